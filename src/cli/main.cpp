@@ -1,0 +1,42 @@
+// notifyd-cli: argv -> interactive client, publish, --help or --version.
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/interactive.h"
+#include "cli/publish.h"
+#include "version.h"
+
+namespace {
+
+int Main(const std::vector<std::string>& args) {
+  using namespace notifyd::cli;
+  if (args.empty()) return RunInteractive();
+  const std::string& command = args[0];
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << UsageText() << std::flush;
+    return kExitOk;
+  }
+  if (command == "--version") {
+    std::cout << "notifyd-cli " NOTIFYD_VERSION "\n" << std::flush;
+    return kExitOk;
+  }
+  if (command == "publish") return RunPublish({args.begin() + 1, args.end()});
+  std::cerr << "notifyd-cli: unknown command \"" << command << "\"\n\n" << UsageText();
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Nothing may escape: every failure becomes one line and exit status 1.
+  try {
+    return Main(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::cerr << "notifyd-cli: " << e.what() << '\n';
+  } catch (...) {
+    std::cerr << "notifyd-cli: unexpected error\n";
+  }
+  return notifyd::cli::kExitFailure;
+}

@@ -1,0 +1,57 @@
+// Every setting of notifyd, its default and its unit. The built-in default
+// (a default-constructed Config, with PORT from the environment applied by
+// BuiltinDefault()) is what serves when /etc/notifyd.conf does not exist, and
+// etc/notifyd.conf ships the same values with a comment for each key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace notifyd::config {
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError, kCritical, kOff };
+
+/// Text of a log level as written in the config file ("info", ...).
+const char* LogLevelName(LogLevel level);
+
+/// The level whose LogLevelName() is `name` (exact, lower case); false if none.
+bool ParseLogLevel(std::string_view name, LogLevel* level);
+
+struct Config {
+  // [server]
+  std::string listen_address = "0.0.0.0";  ///< IPv4 or IPv6 literal to bind ("::" for both).
+  uint16_t port = 8080;                    ///< TCP port for WebSocket and HTTP; 0 picks a free one.
+  bool echo_enabled = true;                ///< Serve the /ws/echo connectivity check.
+  std::string cors_origin = "*";           ///< Access-Control-Allow-Origin on every HTTP response.
+
+  // [heartbeat]
+  double heartbeat_interval_s = 30.0;  ///< Seconds between heartbeat pings to each client.
+  double heartbeat_timeout_s = 60.0;   ///< Seconds of silence after which a client is closed.
+
+  // [limits]
+  uint32_t max_connections = 10000;              ///< Open WebSocket connections; more get 503.
+  uint32_t max_frame_bytes = 65536;              ///< Largest client frame; larger closes with 1009.
+  uint32_t max_body_bytes = 65536;               ///< Largest HTTP request body; larger gets 413.
+  uint32_t max_subscriptions_per_client = 256;   ///< Channels one client may subscribe to.
+  uint32_t max_name_bytes = 128;                 ///< Longest client name accepted by set_name.
+  double shutdown_timeout_s = 5.0;               ///< Seconds to wait for clients to close at stop.
+
+  // [log]
+  LogLevel log_level = LogLevel::kInfo;  ///< trace, debug, info, warn, error, critical, off.
+};
+
+/// True when every setting is equal (doubles compared exactly).
+bool operator==(const Config& a, const Config& b);
+/// True when any setting differs.
+bool operator!=(const Config& a, const Config& b);
+
+/// The default config file path.
+inline constexpr const char* kDefaultConfigPath = "/etc/notifyd.conf";
+
+/// The built-in default: Config{} with the port taken from the PORT environment
+/// variable when it holds a valid port number (as the seed server does).
+/// Returns false and fills *error when PORT is set but invalid.
+bool BuiltinDefault(Config* out, std::string* error);
+
+}  // namespace notifyd::config

@@ -1,0 +1,568 @@
+#include "config/config_parser.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace notifyd::config {
+
+namespace {
+
+using Line = uint32_t;
+
+// A config file is a few dozen lines; the cap only stops `--config /dev/zero`
+// from eating memory.
+constexpr size_t kMaxConfigBytes = 1 << 20;
+
+// --- Text for messages and for FormatConfig ----------------------------------
+
+// Shortest text that reads back as the same double. Plain decimals for the
+// magnitudes a config uses; exponent form only for extreme values.
+std::string FormatNumber(double value) {
+  char buffer[64];
+  const double magnitude = std::fabs(value);
+  const bool plain = value == 0 || (std::isfinite(value) && magnitude >= 1e-4 && magnitude < 1e15);
+  const std::to_chars_result result =
+      plain ? std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::fixed)
+            : std::to_chars(buffer, buffer + sizeof buffer, value);
+  if (result.ec != std::errc()) return "?";
+  return std::string(buffer, result.ptr);
+}
+
+// A TOML float literal: FormatNumber() plus ".0" when it would read as an integer.
+std::string FormatFloat(double value) {
+  std::string text = FormatNumber(value);
+  if (text.find_first_of(".eni") == std::string::npos) text += ".0";  // not 1e+20, inf, nan
+  return text;
+}
+
+// "a string", "an integer", ... as in "expected an integer, got a string".
+const char* TypeName(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+  }
+  return "an unknown value";
+}
+
+// Keys and section names come from the file and may hold anything a quoted TOML
+// key can; bare-key characters print as they are, anything else quoted.
+bool IsBareKey(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string ShowKey(std::string_view key) {
+  return IsBareKey(key) ? "'" + std::string(key) + "'" : QuoteTomlString(key);
+}
+
+std::string ShowSection(std::string_view section) {
+  return "[" + (IsBareKey(section) ? std::string(section) : QuoteTomlString(section)) + "]";
+}
+
+// Optimal string alignment distance: edits, counting a swap of neighbours as one.
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The candidate `word` is most likely a typo of, or "" when none is close.
+std::string_view ClosestMatch(std::string_view word,
+                              const std::vector<std::string_view>& candidates) {
+  std::string_view best;
+  size_t best_distance = 0;
+  for (std::string_view candidate : candidates) {
+    const size_t allowed = candidate.size() >= 6 ? 2 : 1;
+    const size_t distance = EditDistance(word, candidate);
+    if (distance <= allowed && (best.empty() || distance < best_distance)) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::string Join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : ", ") + part;
+  return out;
+}
+
+// --- One codec per value type ------------------------------------------------
+
+// How one key reads its value into a Config and writes it back as TOML.
+struct KeyCodec {
+  // Checks `node` and stores it in *config; on failure sets *why to the message
+  // that follows "section.key: " and leaves *config alone.
+  std::function<bool(const toml::node& node, Config* config, std::string* why)> parse;
+  // The key's value in `config` as a TOML value.
+  std::function<std::string(const Config& config)> format;
+};
+
+std::string Expected(const char* what, const toml::node& node) {
+  return std::string("expected ") + what + ", got " + TypeName(node.type());
+}
+
+std::string OutOfRange(const std::string& shown, const std::string& min, const std::string& max) {
+  return shown + " is out of range (" + min + ".." + max + ")";
+}
+
+template <typename T>
+KeyCodec IntegerKey(T Config::*field, int64_t min, int64_t max) {
+  return {[=](const toml::node& node, Config* config, std::string* why) {
+            const toml::value<int64_t>* value = node.as_integer();
+            if (value == nullptr) {
+              *why = Expected("an integer", node);
+              return false;
+            }
+            const int64_t v = value->get();
+            if (v < min || v > max) {
+              *why = OutOfRange(std::to_string(v), std::to_string(min), std::to_string(max));
+              return false;
+            }
+            config->*field = static_cast<T>(v);
+            return true;
+          },
+          [=](const Config& config) { return std::to_string(config.*field); }};
+}
+
+// Durations: an integer or a float number of seconds.
+KeyCodec SecondsKey(double Config::*field, double min, double max) {
+  return {[=](const toml::node& node, Config* config, std::string* why) {
+            double v = 0;
+            std::string shown;  // the value as written, for the message
+            if (const toml::value<int64_t>* integer = node.as_integer()) {
+              v = static_cast<double>(integer->get());
+              shown = std::to_string(integer->get());
+            } else if (const toml::value<double>* number = node.as_floating_point()) {
+              v = number->get();
+              shown = FormatNumber(v);
+            } else {
+              *why = Expected("a number of seconds (integer or float)", node);
+              return false;
+            }
+            if (!(v >= min && v <= max)) {  // also rejects nan
+              *why = OutOfRange(shown, FormatNumber(min), FormatNumber(max));
+              return false;
+            }
+            config->*field = v;
+            return true;
+          },
+          [=](const Config& config) { return FormatFloat(config.*field); }};
+}
+
+KeyCodec BoolKey(bool Config::*field) {
+  return {[=](const toml::node& node, Config* config, std::string* why) {
+            const toml::value<bool>* value = node.as_boolean();
+            if (value == nullptr) {
+              *why = Expected("a boolean (true or false)", node);
+              return false;
+            }
+            config->*field = value->get();
+            return true;
+          },
+          [=](const Config& config) { return std::string(config.*field ? "true" : "false"); }};
+}
+
+// A string value; `check` returns false and sets *why when the text is unusable.
+using StringCheck = bool (*)(const std::string& text, std::string* why);
+
+KeyCodec StringKey(std::string Config::*field, StringCheck check) {
+  return {[=](const toml::node& node, Config* config, std::string* why) {
+            const toml::value<std::string>* value = node.as_string();
+            if (value == nullptr) {
+              *why = Expected("a string", node);
+              return false;
+            }
+            if (!check(value->get(), why)) return false;
+            config->*field = value->get();
+            return true;
+          },
+          [=](const Config& config) { return QuoteTomlString(config.*field); }};
+}
+
+bool CheckAddress(const std::string& text, std::string* why) {
+  unsigned char address[sizeof(in6_addr)];
+  // inet_pton stops at a NUL, so "1.2.3.4\0junk" must be refused here.
+  const bool ok =
+      text.find('\0') == std::string::npos && (inet_pton(AF_INET, text.c_str(), address) == 1 ||
+                                               inet_pton(AF_INET6, text.c_str(), address) == 1);
+  if (!ok) *why = QuoteTomlString(text) + " is not an IPv4 or IPv6 address";
+  return ok;
+}
+
+// The origin is copied into a response header: CR or LF would let the file
+// inject headers, and other control characters make the response invalid.
+bool CheckHeaderValue(const std::string& text, std::string* why) {
+  if (text.empty()) {
+    *why = "must not be empty (use \"*\" to allow every origin)";
+    return false;
+  }
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      *why = QuoteTomlString(text) + " contains a control character";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string LevelList() {
+  std::vector<std::string> names;
+  for (int i = 0; i <= static_cast<int>(LogLevel::kOff); ++i) {
+    names.emplace_back(LogLevelName(static_cast<LogLevel>(i)));
+  }
+  return Join(names);
+}
+
+KeyCodec LogLevelKey(LogLevel Config::*field) {
+  return {[=](const toml::node& node, Config* config, std::string* why) {
+            const toml::value<std::string>* value = node.as_string();
+            if (value == nullptr) {
+              *why = Expected("a string", node);
+              return false;
+            }
+            if (!ParseLogLevel(value->get(), &(config->*field))) {
+              *why = QuoteTomlString(value->get()) + " is not one of " + LevelList();
+              return false;
+            }
+            return true;
+          },
+          [=](const Config& config) { return QuoteTomlString(LogLevelName(config.*field)); }};
+}
+
+// --- The table of keys -------------------------------------------------------
+
+struct KeyRule {
+  std::string_view section;
+  std::string_view key;
+  KeyCodec codec;
+};
+
+// One row per key, in the order FormatConfig writes them; rows of a section
+// stay together. Ranges here are the documented ones in etc/notifyd.conf.
+const std::vector<KeyRule>& Rules() {
+  static const std::vector<KeyRule>* const rules = new std::vector<KeyRule>{
+      {"server", "listen", StringKey(&Config::listen_address, CheckAddress)},
+      {"server", "port", IntegerKey(&Config::port, 0, 65535)},
+      {"server", "echo", BoolKey(&Config::echo_enabled)},
+      {"server", "cors_origin", StringKey(&Config::cors_origin, CheckHeaderValue)},
+      {"heartbeat", "interval", SecondsKey(&Config::heartbeat_interval_s, 0.05, 86400)},
+      {"heartbeat", "timeout", SecondsKey(&Config::heartbeat_timeout_s, 0.05, 86400)},
+      {"limits", "max_connections", IntegerKey(&Config::max_connections, 1, 1000000)},
+      {"limits", "max_frame_bytes", IntegerKey(&Config::max_frame_bytes, 256, 16777216)},
+      {"limits", "max_body_bytes", IntegerKey(&Config::max_body_bytes, 256, 16777216)},
+      {"limits", "max_subscriptions_per_client",
+       IntegerKey(&Config::max_subscriptions_per_client, 1, 100000)},
+      {"limits", "max_name_bytes", IntegerKey(&Config::max_name_bytes, 1, 4096)},
+      {"limits", "shutdown_timeout", SecondsKey(&Config::shutdown_timeout_s, 0.1, 300)},
+      {"log", "level", LogLevelKey(&Config::log_level)},
+  };
+  return *rules;
+}
+
+const KeyRule* FindRule(std::string_view section, std::string_view key) {
+  for (const KeyRule& rule : Rules()) {
+    if (rule.section == section && rule.key == key) return &rule;
+  }
+  return nullptr;
+}
+
+std::vector<std::string_view> Sections() {
+  std::vector<std::string_view> sections;
+  for (const KeyRule& rule : Rules()) {
+    if (sections.empty() || sections.back() != rule.section) sections.push_back(rule.section);
+  }
+  return sections;
+}
+
+bool IsSection(std::string_view name) {
+  for (std::string_view section : Sections()) {
+    if (section == name) return true;
+  }
+  return false;
+}
+
+std::string UnknownSectionMessage(std::string_view name) {
+  const std::vector<std::string_view> sections = Sections();
+  std::string message = "unknown section " + ShowSection(name);
+  const std::string_view closest = ClosestMatch(name, sections);
+  if (!closest.empty()) return message + "; did you mean " + ShowSection(closest) + "?";
+  std::vector<std::string> known;
+  for (std::string_view section : sections) known.push_back(ShowSection(section));
+  return message + "; known sections: " + Join(known);
+}
+
+// `section` is "" for a key outside any section.
+std::string UnknownKeyMessage(std::string_view section, std::string_view key) {
+  std::string message = "unknown key " + ShowKey(key) + " in " +
+                        (section.empty() ? std::string("(top level)") : ShowSection(section));
+  std::vector<std::string_view> same_section;
+  std::vector<std::string> known;
+  for (const KeyRule& rule : Rules()) {
+    if (rule.section == section) {
+      same_section.push_back(rule.key);
+      known.emplace_back(rule.key);
+    }
+  }
+  const std::string_view closest = ClosestMatch(key, same_section);
+  if (!closest.empty()) return message + "; did you mean " + ShowKey(closest) + "?";
+  for (const KeyRule& rule : Rules()) {
+    if (rule.key == key) return message + "; it belongs in " + ShowSection(rule.section);
+  }
+  if (section.empty()) return message + "; every key belongs in a section";
+  return message + "; known keys: " + Join(known);
+}
+
+// --- The parse ---------------------------------------------------------------
+
+// Keeps the problem on the earliest line. toml++ tables iterate in key order,
+// not file order, so "the first problem found" would depend on key names.
+class Problems {
+ public:
+  /// Records a problem at `line`; only the earliest one is kept.
+  void Add(Line line, std::string message) {
+    if (found_ && line >= line_) return;
+    found_ = true;
+    line_ = line;
+    message_ = std::move(message);
+  }
+  /// True when nothing is wrong.
+  bool None() const { return !found_; }
+  /// "FILE:LINE: message".
+  std::string Located(const std::string& file_name) const {
+    return file_name + ":" + std::to_string(line_) + ": " + message_;
+  }
+
+ private:
+  bool found_ = false;
+  Line line_ = 0;
+  std::string message_;
+};
+
+struct ParseState {
+  Config config;
+  Problems problems;
+  std::map<std::string, Line> lines;  ///< "section.key" -> line of each key present.
+};
+
+// Where a key is named. A table's key is on the first header that mentions it
+// ("[server.x]" before "[server]"); fall back to the value for safety.
+Line KeyLine(const toml::key& key, const toml::node& node) {
+  const Line line = key.source().begin.line;
+  return line != 0 ? line : node.source().begin.line;
+}
+
+void ParseSection(std::string_view section, const toml::table& table, ParseState* state) {
+  for (auto&& [key, node] : table) {
+    const KeyRule* rule = FindRule(section, key.str());
+    if (rule == nullptr) {
+      state->problems.Add(KeyLine(key, node), UnknownKeyMessage(section, key.str()));
+      continue;
+    }
+    const std::string name = std::string(section) + "." + std::string(key.str());
+    const Line line = node.source().begin.line;
+    state->lines[name] = line;
+    std::string why;
+    if (!rule->codec.parse(node, &state->config, &why)) {
+      state->problems.Add(line, name + ": " + why);
+    }
+  }
+}
+
+void ParseRoot(const toml::table& root, ParseState* state) {
+  for (auto&& [key, node] : root) {
+    const std::string_view name = key.str();
+    const bool known = IsSection(name);
+    if (const toml::table* table = node.as_table(); table != nullptr && known) {
+      ParseSection(name, *table, state);
+    } else if (table != nullptr) {
+      state->problems.Add(KeyLine(key, node), UnknownSectionMessage(name));
+    } else if (known) {
+      state->problems.Add(KeyLine(key, node),
+                          ShowSection(name) + " must be a table, got " + TypeName(node.type()));
+    } else {
+      state->problems.Add(KeyLine(key, node), UnknownKeyMessage("", name));
+    }
+  }
+}
+
+// Rules between keys, checked once every key is valid on its own.
+void CheckRelations(ParseState* state) {
+  const Config& config = state->config;
+  if (config.heartbeat_timeout_s > config.heartbeat_interval_s) return;
+  // Blame the timeout when the file sets it, else the interval that outgrew it.
+  const auto timeout = state->lines.find("heartbeat.timeout");
+  const Line line =
+      timeout != state->lines.end() ? timeout->second : state->lines["heartbeat.interval"];
+  state->problems.Add(line, "heartbeat.timeout (" + FormatNumber(config.heartbeat_timeout_s) +
+                                ") must be greater than heartbeat.interval (" +
+                                FormatNumber(config.heartbeat_interval_s) + ")");
+}
+
+// Reads all of `path`; on failure returns false with errno's value in *err.
+bool ReadFile(const std::string& path, std::string* contents, int* err) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *err = errno;
+    return false;
+  }
+  char buffer[16384];
+  bool ok = true;
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      contents->append(buffer, static_cast<size_t>(n));
+      if (contents->size() > kMaxConfigBytes) {
+        *err = EFBIG;
+        ok = false;
+        break;
+      }
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      *err = errno;
+      ok = false;
+      break;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+std::string QuoteTomlString(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default: {
+        const unsigned char u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+          char escape[8];
+          std::snprintf(escape, sizeof escape, "\\u%04X", u);
+          out += escape;
+        } else {
+          out += c;
+        }
+      }
+    }
+  }
+  return out + "\"";
+}
+
+bool ParseConfigText(std::string_view text, const std::string& file_name, Config* out,
+                     std::string* error) {
+  toml::table root;
+  try {
+    root = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    *error = file_name + ":" + std::to_string(e.source().begin.line) + ": " +
+             std::string(e.description());
+    return false;
+  }
+  ParseState state;
+  ParseRoot(root, &state);
+  if (state.problems.None()) CheckRelations(&state);
+  if (!state.problems.None()) {
+    *error = state.problems.Located(file_name);
+    return false;
+  }
+  *out = state.config;
+  return true;
+}
+
+bool LoadConfigFile(const std::string& path, Config* out, std::string* error) {
+  std::string text;
+  int err = 0;
+  if (!ReadFile(path, &text, &err)) {
+    *error = path + ": cannot read: " + std::strerror(err);
+    return false;
+  }
+  return ParseConfigText(text, path, out, error);
+}
+
+std::string FormatConfig(const Config& config) {
+  std::string out;
+  std::string_view section;
+  for (const KeyRule& rule : Rules()) {
+    if (rule.section != section) {
+      section = rule.section;
+      if (!out.empty()) out += '\n';
+      out += "[" + std::string(section) + "]\n";
+    }
+    out += std::string(rule.key) + " = " + rule.codec.format(config) + "\n";
+  }
+  return out;
+}
+
+}  // namespace notifyd::config

@@ -1,0 +1,33 @@
+// The config file parser: TOML text -> Config, or one "FILE:LINE: message"
+// naming the first problem in the file; and Config -> TOML text for
+// `notifyd --check-config`. Every key is optional; a missing key keeps its
+// Config{} default. Unknown sections and keys, wrong types and out-of-range
+// values are errors, never silently ignored or clamped. No exceptions escape.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace notifyd::config {
+
+/// Parses TOML text into *out, starting from Config{} defaults for keys not present.
+/// On failure returns false, leaves *out unchanged and sets *error to
+/// "FILE:LINE: message" (FILE = file_name) for the earliest problem in the text.
+bool ParseConfigText(std::string_view text, const std::string& file_name, Config* out,
+                     std::string* error);
+
+/// Reads and parses a file; errors name `path` as the file.
+/// "PATH: cannot read: <strerror>" when it cannot be read.
+bool LoadConfigFile(const std::string& path, Config* out, std::string* error);
+
+/// The effective config as TOML text with every key (used by `notifyd --check-config`).
+/// Parsing the output again gives an equal Config.
+std::string FormatConfig(const Config& config);
+
+/// `text` as a quoted TOML basic string, with quotes, backslashes and control
+/// characters escaped; safe to print in a message or a log line.
+std::string QuoteTomlString(std::string_view text);
+
+}  // namespace notifyd::config

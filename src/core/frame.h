@@ -1,0 +1,29 @@
+// A text frame encoded once and shared by every recipient of a publish.
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace notifyd::core {
+
+struct Frame {
+  explicit Frame(std::string t) : text(std::move(t)) {}
+  /// The JSON text, valid UTF-8.
+  const std::string text;
+  /// The transport's own prepared form of `text` (a websocketpp message),
+  /// built by the first recipient and reused by the rest. The core never
+  /// looks inside; everything runs on the one event-loop thread.
+  mutable std::shared_ptr<void> prepared;
+};
+
+using FramePtr = std::shared_ptr<const Frame>;
+
+/// What the hub delivers to: a WebSocket session implements it, tests use fakes.
+class Subscriber {
+ public:
+  virtual ~Subscriber() = default;
+  /// Queue `frame` for sending. Must not call back into the Hub.
+  virtual void Deliver(const FramePtr& frame) = 0;
+};
+
+}  // namespace notifyd::core

@@ -1,0 +1,154 @@
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "config/config_parser.h"
+#include "log/logging.h"
+#include "version.h"
+
+namespace notifyd::daemon {
+
+bool LoadConfig(const ConfigSource& source, config::Config* out, std::string* error) {
+  if (!source.explicit_path && access(source.path.c_str(), F_OK) != 0) {
+    return config::BuiltinDefault(out, error);
+  }
+  return config::LoadConfigFile(source.path, out, error);
+}
+
+Daemon::Daemon(config::Config config, ConfigSource source)
+    : config_(std::move(config)),
+      source_(std::move(source)),
+      started_ms_(clock_.MonotonicMillis()),
+      hub_(clock_, encoder_),
+      api_(hub_, clock_, [this] { return StatsExtra(); }),
+      signals_(io_, SIGINT, SIGTERM, SIGHUP),
+      server_(io_, hub_, api_, clock_),
+      status_timer_(io_),
+      watchdog_timer_(io_) {
+  Apply(config_);
+}
+
+void Daemon::Apply(const config::Config& config) {
+  log::SetLevel(config.log_level);
+  hub_.set_max_subscriptions_per_client(config.max_subscriptions_per_client);
+  api_.Configure(config);
+  server_.Configure(config);
+}
+
+int Daemon::Run() {
+  std::string error;
+  if (!server_.Listen(config_.listen_address, config_.port, &error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+  spdlog::info("notifyd {} listening on {} (config: {}; heartbeat {}s/{}s)", NOTIFYD_VERSION,
+               server_.LocalEndpoint(),
+               access(source_.path.c_str(), F_OK) == 0 ? source_.path : "built-in default",
+               config_.heartbeat_interval_s, config_.heartbeat_timeout_s);
+  notifier_.Ready(StatusLine());
+  WaitForSignal();
+  ScheduleStatus();
+  if (auto wd = notifier_.WatchdogInterval(); wd.count() > 0) ScheduleWatchdog(wd / 2);
+  // Handlers catch their own exceptions; this loop is the last line of defence.
+  for (;;) {
+    try {
+      io_.run();
+      break;
+    } catch (const std::exception& e) {
+      spdlog::error("unexpected error in the event loop: {}", e.what());
+    }
+  }
+  spdlog::info("notifyd stopped");
+  return 0;
+}
+
+void Daemon::WaitForSignal() {
+  signals_.async_wait([this](const asio::error_code& ec, int signo) {
+    if (ec) return;
+    OnSignal(signo);
+    WaitForSignal();
+  });
+}
+
+void Daemon::OnSignal(int signo) {
+  if (signo == SIGHUP) {
+    if (!stopping_) Reload();
+    return;
+  }
+  if (stopping_) {
+    spdlog::warn("second {} during shutdown: stopping now", strsignal(signo));
+    io_.stop();
+    return;
+  }
+  Stop(signo);
+}
+
+void Daemon::Reload() {
+  notifier_.Reloading();
+  spdlog::info("reloading the configuration from {}", source_.path);
+  config::Config fresh;
+  std::string error;
+  if (!LoadConfig(source_, &fresh, &error)) {
+    spdlog::error("reload failed, keeping the running configuration: {}", error);
+  } else {
+    if (fresh.listen_address != config_.listen_address || fresh.port != config_.port) {
+      spdlog::warn("the listen address changed; it takes effect at the next restart");
+      fresh.listen_address = config_.listen_address;
+      fresh.port = config_.port;
+    }
+    config_ = fresh;
+    Apply(config_);
+    spdlog::info("configuration reloaded");
+  }
+  notifier_.Ready(StatusLine());
+}
+
+void Daemon::Stop(int signo) {
+  stopping_ = true;
+  spdlog::info("received {}: shutting down ({} clients)", strsignal(signo),
+               server_.connection_count());
+  notifier_.Stopping("shutting down");
+  status_timer_.cancel();
+  server_.Shutdown(static_cast<int64_t>(config_.shutdown_timeout_s * 1000), [this] {
+    watchdog_timer_.cancel();
+    signals_.cancel();
+    io_.stop();
+  });
+}
+
+void Daemon::ScheduleStatus() {
+  status_timer_.expires_after(std::chrono::seconds(1));
+  status_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || stopping_) return;
+    notifier_.Status(StatusLine());
+    ScheduleStatus();
+  });
+}
+
+void Daemon::ScheduleWatchdog(std::chrono::microseconds interval) {
+  // Fed from the event loop itself: a stuck loop stops the heartbeat.
+  notifier_.Watchdog();
+  watchdog_timer_.expires_after(interval);
+  watchdog_timer_.async_wait([this, interval](const asio::error_code& ec) {
+    if (!ec) ScheduleWatchdog(interval);
+  });
+}
+
+std::string Daemon::StatusLine() const {
+  core::HubStats s = hub_.stats();
+  return std::to_string(s.connections) + " clients, " + std::to_string(s.channels) +
+         " channels, " + std::to_string(s.published_total) + " published";
+}
+
+protocol::StatsExtra Daemon::StatsExtra() const {
+  protocol::StatsExtra extra;
+  extra.uptime_s = (clock_.MonotonicMillis() - started_ms_) / 1000.0;
+  extra.echo_connections = server_.echo_count();
+  extra.version = NOTIFYD_VERSION;
+  return extra;
+}
+
+}  // namespace notifyd::daemon

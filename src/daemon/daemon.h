@@ -1,0 +1,70 @@
+// Owns the event loop, the signal set and every long-lived object, and runs
+// start, reload and stop in one readable order. Members are declared in
+// start-up order, so destruction reverses it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/hub.h"
+#include "http/api.h"
+#include "protocol/messages.h"
+#include "systemd/notifier.h"
+#include "transport/websocket_server.h"
+
+namespace notifyd::daemon {
+
+/// Where the config came from, so a reload reads the same place.
+struct ConfigSource {
+  std::string path;       ///< The file to read on reload.
+  bool explicit_path;     ///< Given with --config (must exist), or the default path.
+};
+
+class Daemon {
+ public:
+  Daemon(config::Config config, ConfigSource source);
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  /// Binds, serves until SIGINT/SIGTERM, shuts down. Returns the exit status.
+  int Run();
+
+ private:
+  void Apply(const config::Config& config);
+  void WaitForSignal();
+  void OnSignal(int signo);
+  void Reload();
+  void Stop(int signo);
+  void ScheduleStatus();
+  void ScheduleWatchdog(std::chrono::microseconds interval);
+  std::string StatusLine() const;
+  protocol::StatsExtra StatsExtra() const;
+
+  config::Config config_;
+  const ConfigSource source_;
+  core::SystemClock clock_;
+  const int64_t started_ms_;
+  protocol::JsonNotificationEncoder encoder_;
+  core::Hub hub_;
+  http::Api api_;
+  asio::io_context io_;
+  asio::signal_set signals_;
+  transport::WebSocketServer server_;
+  systemd::Notifier notifier_;
+  asio::steady_timer status_timer_;
+  asio::steady_timer watchdog_timer_;
+  bool stopping_ = false;
+};
+
+/// Loads the config the way the daemon starts: `--config PATH` must exist;
+/// otherwise /etc/notifyd.conf when it exists, else the built-in default.
+/// On failure returns false with "file:line: message" in *error.
+bool LoadConfig(const ConfigSource& source, config::Config* out, std::string* error);
+
+}  // namespace notifyd::daemon

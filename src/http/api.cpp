@@ -1,0 +1,163 @@
+#include "http/api.h"
+
+#include <cstdlib>
+
+#include "core/channel_name.h"
+#include "core/utf8.h"
+
+namespace notifyd::http {
+
+namespace {
+
+Response Json(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.SetHeader("Content-Type", "application/json");
+  return r;
+}
+
+bool IsJsonContentType(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  return media == "application/json";
+}
+
+// Routes that only loopback peers may use while no tokens are configured.
+bool IsProtectedPath(std::string_view path) { return path.substr(0, 5) == "/api/"; }
+
+}  // namespace
+
+Response JsonError(int status, std::string_view error, std::string_view details) {
+  return Json(status, protocol::EncodeHttpError(error, details));
+}
+
+Api::Api(core::Hub& hub, const core::Clock& clock, StatsSource stats)
+    : hub_(hub), clock_(clock), stats_(std::move(stats)) {
+  using namespace std::placeholders;
+  router_.Add("POST", "/api/notify/{channel}", std::bind(&Api::Publish, this, _1, _2));
+  router_.Add("GET", "/api/channels", std::bind(&Api::Channels, this, _1, _2));
+  router_.Add("GET", "/api/stats", std::bind(&Api::Stats, this, _1, _2));
+  router_.Add("GET", "/api/clients", std::bind(&Api::Clients, this, _1, _2));
+  router_.Add("GET", "/health", std::bind(&Api::Health, this, _1, _2));
+  router_.Add("GET", "/ws", std::bind(&Api::UpgradeRequired, this, _1, _2));
+  router_.Add("GET", "/ws/echo", std::bind(&Api::UpgradeRequired, this, _1, _2));
+}
+
+void Api::Configure(const config::Config& config) {
+  cors_origin_ = config.cors_origin;
+  max_body_bytes_ = config.max_body_bytes;
+}
+
+Response Api::Handle(const Request& request) {
+  Response response = Dispatch(request);
+  AddCommonHeaders(&response);
+  return response;
+}
+
+Response Api::Dispatch(const Request& request) {
+  if (request.method == "OPTIONS") return Response{200, {}, {}};
+  Match match = router_.Route(request.method, request.path);
+  switch (match.kind) {
+    case Match::kNotFound:
+      return JsonError(404, "Not found", "no such path: " + request.path);
+    case Match::kBadPath:
+      return JsonError(400, "Bad request", "malformed percent-encoding in the path");
+    case Match::kMethodNotAllowed: {
+      Response r = JsonError(405, "Method not allowed",
+                             request.method + " is not allowed here; allowed: " + match.allow);
+      r.SetHeader("Allow", match.allow);
+      return r;
+    }
+    case Match::kFound:
+      break;
+  }
+  if (IsProtectedPath(request.path) && !IsLoopback(request.peer_address)) {
+    return JsonError(403, "Forbidden",
+                     "the API answers only loopback clients while no tokens are configured");
+  }
+  return (*match.handler)(request, match.params);
+}
+
+void Api::AddCommonHeaders(Response* response) const {
+  response->SetHeader("Access-Control-Allow-Origin", cors_origin_);
+  response->SetHeader("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+  response->SetHeader("Access-Control-Allow-Headers", "Content-Type, Authorization");
+  // The transport has no keep-alive (TECH-NOTES §2): say so.
+  response->SetHeader("Connection", "close");
+}
+
+Response Api::Publish(const Request& request, const Params& params) {
+  const std::string& channel = params.front().second;
+  if (!core::IsValidChannelName(channel)) {
+    return JsonError(400, "Invalid channel name",
+                     "use 1 to 128 bytes of A-Z a-z 0-9 _ - . : @");
+  }
+  if (request.HasHeader("Transfer-Encoding") || !request.HasHeader("Content-Length")) {
+    return JsonError(411, "Length required",
+                     "send the body with a Content-Length header (chunked bodies are not "
+                     "supported)");
+  }
+  std::string_view length = request.Header("Content-Length");
+  if (length.empty() || length.size() > 18 ||
+      length.find_first_not_of("0123456789") != std::string_view::npos ||
+      std::stoull(std::string(length)) != request.body.size()) {
+    return JsonError(400, "Bad request",
+                     "Content-Length must be a decimal number equal to the body's size");
+  }
+  if (request.body.size() > max_body_bytes_) {
+    return JsonError(413, "Request body too large",
+                     "the limit is " + std::to_string(max_body_bytes_) + " bytes");
+  }
+  protocol::PublishRequest pub;
+  std::string details;
+  bool json_type = IsJsonContentType(request.Header("Content-Type"));
+  protocol::PublishParse parsed = protocol::ParsePublishJson(request.body, &pub, &details);
+  if (parsed == protocol::PublishParse::kBadField ||
+      (parsed != protocol::PublishParse::kOk && json_type)) {
+    return JsonError(400, "Invalid request body", details);
+  }
+  if (parsed != protocol::PublishParse::kOk) {
+    // Plain text from curl -d and friends: the whole body is the message.
+    pub = protocol::PublishRequest{};
+    pub.body = request.body;
+    std::string title(request.Header("Title"));
+    if (!title.empty() || QueryParam(request.query, "title", &title)) {
+      if (!title.empty()) pub.title = title;
+    }
+    if (!core::IsValidUtf8(pub.body) || !core::IsValidUtf8(pub.title)) {
+      return JsonError(400, "Invalid request body", "the text is not valid UTF-8");
+    }
+  }
+  core::PublishResult result =
+      hub_.Publish(channel, std::move(pub.title), std::move(pub.body), std::move(pub.data_json));
+  return Json(200, protocol::EncodePublishResponse(channel, result.delivered, result.id));
+}
+
+Response Api::Channels(const Request&, const Params&) {
+  return Json(200, protocol::EncodeChannels(hub_.ChannelCounts()));
+}
+
+Response Api::Stats(const Request&, const Params&) {
+  protocol::StatsExtra extra = stats_ ? stats_() : protocol::StatsExtra{};
+  extra.now_ms = clock_.WallMillis();
+  return Json(200, protocol::EncodeStats(hub_.stats(), extra));
+}
+
+Response Api::Clients(const Request&, const Params&) {
+  return Json(200, protocol::EncodeClients(hub_.clients()));
+}
+
+Response Api::Health(const Request&, const Params&) {
+  Response r{200, {}, "OK"};
+  r.SetHeader("Content-Type", "text/plain; charset=utf-8");
+  return r;
+}
+
+Response Api::UpgradeRequired(const Request&, const Params&) {
+  Response r = JsonError(426, "Upgrade required", "this path speaks WebSocket only");
+  r.SetHeader("Upgrade", "websocket");
+  return r;
+}
+
+}  // namespace notifyd::http

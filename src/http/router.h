@@ -1,0 +1,80 @@
+// Plain HTTP request/response values and a route table (method, path pattern)
+// -> handler. Handlers are ordinary functions over these structs, so they are
+// tested without a socket; the transport converts to and from websocketpp.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace notifyd::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;        ///< "GET", "POST", ...
+  std::string path;          ///< Without the query string, still percent-encoded.
+  std::string query;         ///< After '?', without it; empty when none.
+  Headers headers;           ///< As received.
+  std::string body;
+  std::string peer_address;  ///< "127.0.0.1", "::1", ...
+
+  /// The first header named `name` (case-insensitive), or "" when absent.
+  std::string_view Header(std::string_view name) const;
+  bool HasHeader(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+
+  /// Replaces or adds a header.
+  void SetHeader(std::string name, std::string value);
+  /// The first header named `name` (case-insensitive), or "" when absent.
+  std::string_view Header(std::string_view name) const;
+};
+
+/// Captured `{name}` segments of the matched pattern, percent-decoded.
+using Params = std::vector<std::pair<std::string, std::string>>;
+using Handler = std::function<Response(const Request&, const Params&)>;
+
+/// Outcome of routing one request.
+struct Match {
+  enum Kind { kFound, kNotFound, kMethodNotAllowed, kBadPath } kind = kNotFound;
+  const Handler* handler = nullptr;
+  Params params;
+  std::string allow;  ///< kMethodNotAllowed: "GET, OPTIONS"
+};
+
+class Router {
+ public:
+  /// `pattern` is a path whose segments are literals or `{name}`, e.g.
+  /// "/api/notify/{channel}". A `{name}` matches one non-empty segment.
+  void Add(std::string method, std::string pattern, Handler handler);
+  /// Finds the handler for `method` and `path` (percent-encoded).
+  Match Route(std::string_view method, std::string_view path) const;
+
+ private:
+  struct Route_ {
+    std::string method;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Route_> routes_;
+};
+
+/// Decodes %XX escapes (and '+' as space when `plus_is_space`). False on a
+/// malformed escape.
+bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out);
+
+/// The decoded value of `key` in an application/x-www-form-urlencoded query,
+/// or false when absent or malformed.
+bool QueryParam(std::string_view query, std::string_view key, std::string* value);
+
+/// True for 127.0.0.0/8, ::1 and ::ffff:127.x.y.z.
+bool IsLoopback(std::string_view address);
+
+}  // namespace notifyd::http

@@ -1,0 +1,47 @@
+// RapidJSON helpers shared by the protocol .cpp files (never included outside
+// src/protocol/). Untrusted JSON is parsed with a nesting cap, UTF-8
+// validation and no recursion (TECH-NOTES §11); output is written with
+// encoding validation, so prepared frames are always valid UTF-8.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace notifyd::protocol {
+
+/// Deepest nesting of arrays/objects accepted from a client or publisher.
+inline constexpr int kMaxJsonDepth = 32;
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
+                                     rapidjson::CrtAllocator,
+                                     rapidjson::kWriteValidateEncodingFlag>;
+
+/// Parses `text` into *doc. On failure returns false and sets *error to a
+/// short description ("nesting deeper than 32", "Invalid encoding in string
+/// at offset 7", ...). Rejects invalid UTF-8, lone surrogates, trailing data.
+bool ParseJson(std::string_view text, rapidjson::Document* doc, std::string* error);
+
+/// Writes `s` as a JSON string.
+inline void WriteString(JsonWriter& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+/// Writes a string member "key": "value".
+inline void WriteMember(JsonWriter& w, const char* key, std::string_view value) {
+  w.Key(key);
+  WriteString(w, value);
+}
+
+/// The value as compact JSON text.
+std::string ToJsonText(const rapidjson::Value& value);
+
+/// A std::string copy of a string value (length-aware: "\u0000" survives).
+inline std::string StringOf(const rapidjson::Value& v) {
+  return std::string(v.GetString(), v.GetStringLength());
+}
+
+}  // namespace notifyd::protocol

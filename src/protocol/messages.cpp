@@ -1,0 +1,365 @@
+#include "protocol/messages.h"
+
+#include <cstring>
+
+#include "core/channel_name.h"
+#include "core/clock.h"
+#include "protocol/json.h"
+
+namespace notifyd::protocol {
+
+namespace {
+
+constexpr size_t kMaxEchoedTypeBytes = 64;
+
+ProtocolError Error(ErrorCode code, std::string message, std::string id_json = {}) {
+  return ProtocolError{code, std::move(message), std::move(id_json)};
+}
+
+// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
+std::string TruncateUtf8(std::string_view s, size_t max) {
+  if (s.size() <= max) return std::string(s);
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return std::string(s.substr(0, end)) + "...";
+}
+
+struct TypeName {
+  const char* name;
+  RequestType type;
+};
+constexpr TypeName kTypes[] = {
+    {"subscribe", RequestType::kSubscribe},
+    {"unsubscribe", RequestType::kUnsubscribe},
+    {"set_name", RequestType::kSetName},
+    {"list_subscriptions", RequestType::kListSubscriptions},
+    {"ping", RequestType::kPing},
+    {"pong", RequestType::kPong},
+};
+
+// Reads the optional string member `key`. Returns false when it is present
+// with another type; *out stays empty when absent or null.
+bool OptionalString(const rapidjson::Value& obj, const char* key, std::string* out) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || it->value.IsNull()) return true;
+  if (!it->value.IsString()) return false;
+  *out = StringOf(it->value);
+  return true;
+}
+
+ParseResult ParseChannelRequest(const rapidjson::Value& obj, Request req) {
+  if (!OptionalString(obj, "channel", &req.channel)) {
+    return Error(ErrorCode::kInvalidMessage, "Invalid message format: channel must be a string",
+                 req.id_json);
+  }
+  if (req.channel.empty()) {
+    return Error(ErrorCode::kChannelRequired, "Channel name required", req.id_json);
+  }
+  if (!core::IsValidChannelName(req.channel)) {
+    return Error(ErrorCode::kInvalidChannel,
+                 "Invalid channel name: use 1 to 128 bytes of A-Z a-z 0-9 _ - . : @",
+                 req.id_json);
+  }
+  return req;
+}
+
+ParseResult ParseSetName(const rapidjson::Value& obj, Request req) {
+  if (!OptionalString(obj, "name", &req.name)) {
+    return Error(ErrorCode::kInvalidMessage, "Invalid message format: name must be a string",
+                 req.id_json);
+  }
+  if (req.name.empty()) return Error(ErrorCode::kNameRequired, "Name required", req.id_json);
+  return req;
+}
+
+// Starts a reply object {"type": type, ...}; Finish() closes it.
+class Reply {
+ public:
+  explicit Reply(const char* type) : w_(sb_) {
+    w_.StartObject();
+    WriteMember(w_, "type", type);
+  }
+  JsonWriter& w() { return w_; }
+  std::string Finish(std::string_view id_json = {}) {
+    if (!id_json.empty()) {
+      w_.Key("id");
+      w_.RawValue(id_json.data(), id_json.size(), rapidjson::kStringType);
+    }
+    w_.EndObject();
+    return std::string(sb_.GetString(), sb_.GetSize());
+  }
+
+ private:
+  rapidjson::StringBuffer sb_;
+  JsonWriter w_;
+};
+
+// A plain JSON object for HTTP bodies.
+class Body {
+ public:
+  Body() : w_(sb_) { w_.StartObject(); }
+  JsonWriter& w() { return w_; }
+  std::string Finish() {
+    w_.EndObject();
+    return std::string(sb_.GetString(), sb_.GetSize());
+  }
+
+ private:
+  rapidjson::StringBuffer sb_;
+  JsonWriter w_;
+};
+
+void WriteStringArray(JsonWriter& w, const std::vector<std::string>& items) {
+  w.StartArray();
+  for (const auto& s : items) WriteString(w, s);
+  w.EndArray();
+}
+
+}  // namespace
+
+const char* ErrorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidJson: return "invalid_json";
+    case ErrorCode::kInvalidMessage: return "invalid_message";
+    case ErrorCode::kUnknownType: return "unknown_type";
+    case ErrorCode::kChannelRequired: return "channel_required";
+    case ErrorCode::kInvalidChannel: return "invalid_channel";
+    case ErrorCode::kNameRequired: return "name_required";
+    case ErrorCode::kLimitExceeded: return "limit_exceeded";
+  }
+  return "invalid_message";
+}
+
+ParseResult ParseRequest(std::string_view frame) {
+  rapidjson::Document doc;
+  std::string why;
+  if (!ParseJson(frame, &doc, &why)) {
+    return Error(ErrorCode::kInvalidJson, "Invalid message format: " + why);
+  }
+  if (!doc.IsObject()) {
+    return Error(ErrorCode::kInvalidMessage, "Invalid message format: expected a JSON object");
+  }
+  Request req;
+  auto id = doc.FindMember("id");
+  if (id != doc.MemberEnd()) {
+    if (!id->value.IsString() && !id->value.IsNumber()) {
+      return Error(ErrorCode::kInvalidMessage,
+                   "Invalid message format: id must be a string or a number");
+    }
+    req.id_json = ToJsonText(id->value);
+  }
+  auto type = doc.FindMember("type");
+  if (type == doc.MemberEnd() || type->value.IsNull()) {
+    return Error(ErrorCode::kUnknownType, "Unknown message type: null", req.id_json);
+  }
+  if (!type->value.IsString()) {
+    return Error(ErrorCode::kInvalidMessage, "Invalid message format: type must be a string",
+                 req.id_json);
+  }
+  std::string_view type_name(type->value.GetString(), type->value.GetStringLength());
+  for (const TypeName& t : kTypes) {
+    if (type_name != t.name) continue;
+    req.type = t.type;
+    if (t.type == RequestType::kSubscribe || t.type == RequestType::kUnsubscribe) {
+      return ParseChannelRequest(doc, std::move(req));
+    }
+    if (t.type == RequestType::kSetName) return ParseSetName(doc, std::move(req));
+    return req;
+  }
+  return Error(ErrorCode::kUnknownType,
+               "Unknown message type: " + TruncateUtf8(type_name, kMaxEchoedTypeBytes),
+               req.id_json);
+}
+
+ProtocolError BinaryFrameError() {
+  return Error(ErrorCode::kInvalidMessage,
+               "Invalid message format: binary frames are not supported, send JSON text");
+}
+
+std::string EncodeWelcome(std::string_view client_id) {
+  Reply r("welcome");
+  WriteMember(r.w(), "clientId", client_id);
+  WriteMember(r.w(), "message", "Connected to notification server");
+  return r.Finish();
+}
+
+std::string EncodeSubscribed(std::string_view channel, size_t count, std::string_view id_json) {
+  Reply r("subscribed");
+  WriteMember(r.w(), "channel", channel);
+  r.w().Key("subscriberCount");
+  r.w().Uint64(count);
+  return r.Finish(id_json);
+}
+
+std::string EncodeUnsubscribed(std::string_view channel, std::string_view id_json) {
+  Reply r("unsubscribed");
+  WriteMember(r.w(), "channel", channel);
+  return r.Finish(id_json);
+}
+
+std::string EncodeNameSet(std::string_view name, std::string_view id_json) {
+  Reply r("name_set");
+  WriteMember(r.w(), "name", name);
+  return r.Finish(id_json);
+}
+
+std::string EncodeSubscriptions(const std::vector<std::string>& channels,
+                                std::string_view id_json) {
+  Reply r("subscriptions");
+  r.w().Key("channels");
+  WriteStringArray(r.w(), channels);
+  return r.Finish(id_json);
+}
+
+std::string EncodePong(int64_t wall_ms, std::string_view id_json) {
+  Reply r("pong");
+  r.w().Key("timestamp");
+  r.w().Int64(wall_ms);
+  return r.Finish(id_json);
+}
+
+std::string EncodeHeartbeat(int64_t wall_ms) {
+  Reply r("ping");
+  r.w().Key("timestamp");
+  r.w().Int64(wall_ms);
+  return r.Finish();
+}
+
+std::string EncodeError(const ProtocolError& error) {
+  Reply r("error");
+  WriteMember(r.w(), "error", error.message);
+  WriteMember(r.w(), "code", ErrorCodeName(error.code));
+  return r.Finish(error.id_json);
+}
+
+std::string EncodeServerShutdown() {
+  Reply r("server_shutdown");
+  WriteMember(r.w(), "message", "Server is shutting down");
+  return r.Finish();
+}
+
+std::string JsonNotificationEncoder::Encode(const core::Notification& n) const {
+  Reply r("notification");
+  WriteMember(r.w(), "channel", n.channel);
+  WriteMember(r.w(), "id", n.id);
+  WriteMember(r.w(), "timestamp", core::FormatIso8601(n.timestamp_ms));
+  WriteMember(r.w(), "title", n.title);
+  WriteMember(r.w(), "body", n.body);
+  if (!n.data_json.empty()) {
+    r.w().Key("data");
+    r.w().RawValue(n.data_json.data(), n.data_json.size(), rapidjson::kObjectType);
+  }
+  return r.Finish();
+}
+
+PublishParse ParsePublishJson(std::string_view body, PublishRequest* out, std::string* details) {
+  rapidjson::Document doc;
+  if (!ParseJson(body, &doc, details)) return PublishParse::kNotJson;
+  if (!doc.IsObject()) {
+    *details = "the body must be a JSON object";
+    return PublishParse::kNotObject;
+  }
+  PublishRequest req;
+  if (!OptionalString(doc, "title", &req.title)) {
+    *details = "title must be a string";
+    return PublishParse::kBadField;
+  }
+  if (!OptionalString(doc, "body", &req.body)) {
+    *details = "body must be a string";
+    return PublishParse::kBadField;
+  }
+  auto data = doc.FindMember("data");
+  if (data != doc.MemberEnd() && !data->value.IsNull()) {
+    if (!data->value.IsObject()) {
+      *details = "data must be a JSON object";
+      return PublishParse::kBadField;
+    }
+    req.data_json = ToJsonText(data->value);
+  }
+  *out = std::move(req);
+  return PublishParse::kOk;
+}
+
+std::string EncodeHttpError(std::string_view error, std::string_view details) {
+  Body b;
+  WriteMember(b.w(), "error", error);
+  if (!details.empty()) WriteMember(b.w(), "details", details);
+  return b.Finish();
+}
+
+std::string EncodePublishResponse(std::string_view channel, size_t delivered,
+                                  std::string_view id) {
+  Body b;
+  b.w().Key("success");
+  b.w().Bool(true);
+  WriteMember(b.w(), "channel", channel);
+  b.w().Key("delivered");
+  b.w().Uint64(delivered);
+  WriteMember(b.w(), "id", id);
+  return b.Finish();
+}
+
+std::string EncodeChannels(const std::vector<std::pair<std::string, size_t>>& channels) {
+  Body b;
+  b.w().Key("channels");
+  b.w().StartArray();
+  for (const auto& [name, count] : channels) {
+    b.w().StartObject();
+    WriteMember(b.w(), "name", name);
+    b.w().Key("subscribers");
+    b.w().Uint64(count);
+    b.w().EndObject();
+  }
+  b.w().EndArray();
+  b.w().Key("total");
+  b.w().Uint64(channels.size());
+  return b.Finish();
+}
+
+std::string EncodeClients(const std::map<core::ClientHandle, core::ClientInfo>& clients) {
+  Body b;
+  b.w().Key("clients");
+  b.w().StartArray();
+  for (const auto& [handle, c] : clients) {
+    b.w().StartObject();
+    WriteMember(b.w(), "id", c.id);
+    b.w().Key("name");
+    if (c.name) {
+      WriteString(b.w(), *c.name);
+    } else {
+      b.w().Null();
+    }
+    WriteMember(b.w(), "connectedAt", core::FormatIso8601(c.connected_at_ms));
+    b.w().Key("subscriptions");
+    WriteStringArray(b.w(), c.subscriptions);
+    b.w().EndObject();
+  }
+  b.w().EndArray();
+  b.w().Key("total");
+  b.w().Uint64(clients.size());
+  return b.Finish();
+}
+
+std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra) {
+  Body b;
+  JsonWriter& w = b.w();
+  w.Key("connections");
+  w.Uint64(stats.connections);
+  w.Key("channels");
+  w.Uint64(stats.channels);
+  WriteMember(w, "timestamp", core::FormatIso8601(extra.now_ms));
+  w.Key("uptimeSeconds");
+  w.Double(extra.uptime_s);
+  w.Key("connectionsTotal");
+  w.Uint64(stats.connections_total);
+  w.Key("echoConnections");
+  w.Uint64(extra.echo_connections);
+  w.Key("published");
+  w.Uint64(stats.published_total);
+  w.Key("delivered");
+  w.Uint64(stats.delivered_total);
+  WriteMember(w, "version", extra.version);
+  return b.Finish();
+}
+
+}  // namespace notifyd::protocol

@@ -1,0 +1,108 @@
+// The wire contract of PROTOCOL.md as typed values: client frames parse into a
+// Request or a ProtocolError, and every server message and HTTP JSON body is
+// encoded here. This module is the only user of RapidJSON in the daemon.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/hub.h"
+
+namespace notifyd::protocol {
+
+enum class RequestType { kSubscribe, kUnsubscribe, kSetName, kListSubscriptions, kPing, kPong };
+
+/// One client request, validated.
+struct Request {
+  RequestType type = RequestType::kPing;
+  std::string channel;  ///< subscribe/unsubscribe: a valid channel name.
+  std::string name;     ///< set_name: non-empty.
+  std::string id_json;  ///< The request's "id" as JSON text (a string or number), or empty.
+};
+
+enum class ErrorCode {
+  kInvalidJson,
+  kInvalidMessage,
+  kUnknownType,
+  kChannelRequired,
+  kInvalidChannel,
+  kNameRequired,
+  kLimitExceeded,
+};
+
+/// "invalid_json", ... as sent in the `code` field.
+const char* ErrorCodeName(ErrorCode code);
+
+struct ProtocolError {
+  ErrorCode code = ErrorCode::kInvalidMessage;
+  std::string message;  ///< For people; starts with the seed's text.
+  std::string id_json;  ///< Echoed "id" when the request had a usable one.
+};
+
+using ParseResult = std::variant<Request, ProtocolError>;
+
+/// Parses one text frame from a client.
+ParseResult ParseRequest(std::string_view frame);
+
+/// The error a binary frame gets.
+ProtocolError BinaryFrameError();
+
+// --- server -> client --------------------------------------------------------
+std::string EncodeWelcome(std::string_view client_id);
+std::string EncodeSubscribed(std::string_view channel, size_t count, std::string_view id_json);
+std::string EncodeUnsubscribed(std::string_view channel, std::string_view id_json);
+std::string EncodeNameSet(std::string_view name, std::string_view id_json);
+std::string EncodeSubscriptions(const std::vector<std::string>& channels,
+                                std::string_view id_json);
+std::string EncodePong(int64_t wall_ms, std::string_view id_json);
+/// The server's heartbeat {"type":"ping","timestamp":ms}.
+std::string EncodeHeartbeat(int64_t wall_ms);
+std::string EncodeError(const ProtocolError& error);
+std::string EncodeServerShutdown();
+
+/// Encodes notifications for the hub (one encode per publish).
+class JsonNotificationEncoder final : public core::NotificationEncoder {
+ public:
+  std::string Encode(const core::Notification& n) const override;
+};
+
+// --- HTTP --------------------------------------------------------------------
+/// A validated publish request.
+struct PublishRequest {
+  std::string title = "Notification";
+  std::string body;
+  std::string data_json;  ///< Compact JSON object text, or empty.
+};
+
+/// Outcome of parsing a publish body as JSON.
+enum class PublishParse {
+  kOk,         ///< *out is filled.
+  kNotJson,    ///< Not JSON text at all (a plain-text body, if the content type allows).
+  kNotObject,  ///< Valid JSON, but not an object.
+  kBadField,   ///< An object with a field of the wrong type.
+};
+
+/// Parses a JSON publish body. `details` says what is wrong.
+PublishParse ParsePublishJson(std::string_view body, PublishRequest* out, std::string* details);
+
+/// {"error": error} or {"error": error, "details": details}.
+std::string EncodeHttpError(std::string_view error, std::string_view details = {});
+std::string EncodePublishResponse(std::string_view channel, size_t delivered,
+                                  std::string_view id);
+std::string EncodeChannels(const std::vector<std::pair<std::string, size_t>>& channels);
+std::string EncodeClients(const std::map<core::ClientHandle, core::ClientInfo>& clients);
+
+/// Fields of GET /api/stats beyond the hub's counters.
+struct StatsExtra {
+  int64_t now_ms = 0;
+  double uptime_s = 0;
+  uint64_t echo_connections = 0;
+  std::string version;
+};
+std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra);
+
+}  // namespace notifyd::protocol

@@ -1,0 +1,28 @@
+// The daemon's messages to systemd (READY, STATUS, RELOADING, STOPPING,
+// WATCHDOG). Silent when NOTIFY_SOCKET is unset, i.e. not under systemd.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace notifyd::systemd {
+
+class Notifier {
+ public:
+  /// READY=1 with a status line.
+  void Ready(const std::string& status);
+  /// STATUS=... (only sent when it changed since the last one).
+  void Status(const std::string& status);
+  /// RELOADING=1 with MONOTONIC_USEC, as systemd >= 253 requires.
+  void Reloading();
+  void Stopping(const std::string& status);
+  void Watchdog();
+  /// The watchdog interval systemd asks for, or zero when disabled.
+  std::chrono::microseconds WatchdogInterval() const;
+
+ private:
+  void Send(const std::string& message);
+  std::string last_status_;
+};
+
+}  // namespace notifyd::systemd

@@ -1,0 +1,438 @@
+#include "core/hub.h"
+
+#include <regex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support/fakes.h"
+
+namespace notifyd::core {
+namespace {
+
+using testing_support::FakeClock;
+using testing_support::FakeEncoder;
+using testing_support::FakeSubscriber;
+
+using ChannelList = std::vector<std::pair<std::string, size_t>>;
+
+// Appends its tag to a shared log on every delivery, to see the order across
+// subscribers.
+class LoggingSubscriber final : public Subscriber {
+ public:
+  LoggingSubscriber(std::string tag, std::vector<std::string>* log)
+      : tag_(std::move(tag)), log_(log) {}
+  void Deliver(const FramePtr&) override { log_->push_back(tag_); }
+
+ private:
+  std::string tag_;
+  std::vector<std::string>* log_;
+};
+
+class HubTest : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  FakeEncoder encoder_;
+  Hub hub_{clock_, encoder_, IdSource(42)};
+};
+
+// --- Connect / Disconnect ------------------------------------------------------
+
+TEST_F(HubTest, ConnectGivesUuidV4Ids) {
+  const std::regex uuid_v4("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  FakeSubscriber sub;
+  std::set<std::string> ids;
+  for (int i = 0; i < 50; ++i) {
+    const std::string id = hub_.Connect(&sub).id;
+    EXPECT_TRUE(std::regex_match(id, uuid_v4)) << id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 50u);
+}
+
+TEST_F(HubTest, ConnectRecordsSubscriberAndWallTime) {
+  FakeSubscriber sub;
+  clock_.SetWallMillis(1234567);
+  const ClientInfo& info = hub_.Connect(&sub);
+  EXPECT_EQ(info.subscriber, &sub);
+  EXPECT_EQ(info.connected_at_ms, 1234567);
+  EXPECT_FALSE(info.name.has_value());
+  EXPECT_TRUE(info.subscriptions.empty());
+}
+
+TEST_F(HubTest, ClientsAreListedInConnectionOrder) {
+  FakeSubscriber a, b, c;
+  const std::string id_a = hub_.Connect(&a).id;
+  const std::string id_b = hub_.Connect(&b).id;
+  const std::string id_c = hub_.Connect(&c).id;
+  std::vector<std::string> listed;
+  for (const auto& [handle, info] : hub_.clients()) listed.push_back(info.id);
+  EXPECT_EQ(listed, (std::vector<std::string>{id_a, id_b, id_c}));
+}
+
+TEST_F(HubTest, DisconnectForgetsTheClient) {
+  FakeSubscriber a, b;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  hub_.Disconnect(ha);
+  EXPECT_EQ(hub_.Find(ha), nullptr);
+  ASSERT_NE(hub_.Find(hb), nullptr);
+  EXPECT_EQ(hub_.clients().size(), 1u);
+}
+
+TEST_F(HubTest, DisconnectRemovesFromEveryChannel) {
+  FakeSubscriber a, b;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  hub_.Subscribe(ha, "one");
+  hub_.Subscribe(ha, "two");
+  hub_.Subscribe(hb, "two");
+  hub_.Disconnect(ha);
+  EXPECT_EQ(hub_.ChannelCounts(), (ChannelList{{"two", 1}}));
+  EXPECT_EQ(hub_.Publish("two", "t", "b", "").delivered, 1u);
+  EXPECT_TRUE(a.frames().empty());
+}
+
+TEST_F(HubTest, DisconnectOfUnknownHandleIsHarmless) {
+  FakeSubscriber a;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  hub_.Disconnect(ha + 100);
+  hub_.Disconnect(ha);
+  hub_.Disconnect(ha);
+  EXPECT_TRUE(hub_.clients().empty());
+}
+
+TEST_F(HubTest, FindUnknownHandleReturnsNull) {
+  EXPECT_EQ(hub_.Find(0), nullptr);
+  EXPECT_EQ(hub_.Find(12345), nullptr);
+}
+
+TEST_F(HubTest, FindReturnsTheConnectedClient) {
+  FakeSubscriber a;
+  const ClientInfo& info = hub_.Connect(&a);
+  const ClientInfo* found = hub_.Find(info.handle);
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->id, info.id);
+}
+
+TEST_F(HubTest, SetNameStoresTheName) {
+  FakeSubscriber a;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  hub_.SetName(ha, "Alice");
+  ASSERT_NE(hub_.Find(ha), nullptr);
+  EXPECT_EQ(hub_.Find(ha)->name, "Alice");
+  hub_.SetName(ha, "Bob");
+  EXPECT_EQ(hub_.Find(ha)->name, "Bob");
+}
+
+// --- Subscribe / Unsubscribe ------------------------------------------------------
+
+TEST_F(HubTest, SubscribeCountsSubscribers) {
+  FakeSubscriber a, b;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  SubscribeResult first = hub_.Subscribe(ha, "news");
+  EXPECT_TRUE(first.ok);
+  EXPECT_EQ(first.subscriber_count, 1u);
+  SubscribeResult second = hub_.Subscribe(hb, "news");
+  EXPECT_TRUE(second.ok);
+  EXPECT_EQ(second.subscriber_count, 2u);
+  EXPECT_EQ(hub_.SubscriberCount("news"), 2u);
+}
+
+TEST_F(HubTest, SubscribingTwiceLeavesCountUnchanged) {
+  FakeSubscriber a, b;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  hub_.Subscribe(ha, "news");
+  hub_.Subscribe(hb, "news");
+  SubscribeResult again = hub_.Subscribe(ha, "news");
+  EXPECT_TRUE(again.ok);
+  EXPECT_EQ(again.subscriber_count, 2u);
+  EXPECT_EQ(hub_.Find(ha)->subscriptions, std::vector<std::string>{"news"});
+  EXPECT_EQ(hub_.Publish("news", "t", "b", "").delivered, 2u);
+  EXPECT_EQ(a.frames().size(), 1u);
+}
+
+TEST_F(HubTest, SubscriptionsKeepSubscribeOrder) {
+  FakeSubscriber a;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  hub_.Subscribe(ha, "zeta");
+  hub_.Subscribe(ha, "alpha");
+  hub_.Subscribe(ha, "mid");
+  EXPECT_EQ(hub_.Find(ha)->subscriptions, (std::vector<std::string>{"zeta", "alpha", "mid"}));
+}
+
+TEST_F(HubTest, SubscriptionLimitRefusesExtraChannel) {
+  hub_.set_max_subscriptions_per_client(2);
+  FakeSubscriber a;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  EXPECT_TRUE(hub_.Subscribe(ha, "one").ok);
+  EXPECT_TRUE(hub_.Subscribe(ha, "two").ok);
+  SubscribeResult third = hub_.Subscribe(ha, "three");
+  EXPECT_FALSE(third.ok);
+  EXPECT_EQ(third.subscriber_count, 0u);
+  EXPECT_EQ(hub_.SubscriberCount("three"), 0u);
+  EXPECT_EQ(hub_.Find(ha)->subscriptions, (std::vector<std::string>{"one", "two"}));
+}
+
+TEST_F(HubTest, SubscriptionLimitStillAllowsResubscribe) {
+  hub_.set_max_subscriptions_per_client(1);
+  FakeSubscriber a;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  ASSERT_TRUE(hub_.Subscribe(ha, "one").ok);
+  EXPECT_TRUE(hub_.Subscribe(ha, "one").ok);
+}
+
+TEST_F(HubTest, SubscriptionLimitFreesUpAfterUnsubscribe) {
+  hub_.set_max_subscriptions_per_client(1);
+  FakeSubscriber a;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  ASSERT_TRUE(hub_.Subscribe(ha, "one").ok);
+  ASSERT_FALSE(hub_.Subscribe(ha, "two").ok);
+  hub_.Unsubscribe(ha, "one");
+  EXPECT_TRUE(hub_.Subscribe(ha, "two").ok);
+}
+
+TEST_F(HubTest, SubscribeWithUnknownHandleFails) {
+  EXPECT_FALSE(hub_.Subscribe(99, "news").ok);
+  EXPECT_TRUE(hub_.ChannelCounts().empty());
+}
+
+TEST_F(HubTest, UnsubscribeWhenNotSubscribedIsHarmless) {
+  FakeSubscriber a, b;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  hub_.Subscribe(hb, "news");
+  hub_.Unsubscribe(ha, "news");
+  hub_.Unsubscribe(ha, "nowhere");
+  hub_.Unsubscribe(99, "news");
+  EXPECT_EQ(hub_.SubscriberCount("news"), 1u);
+  EXPECT_EQ(hub_.ChannelCounts(), (ChannelList{{"news", 1}}));
+}
+
+TEST_F(HubTest, UnsubscribeStopsDelivery) {
+  FakeSubscriber a, b;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  hub_.Subscribe(ha, "news");
+  hub_.Subscribe(hb, "news");
+  hub_.Unsubscribe(ha, "news");
+  EXPECT_EQ(hub_.Publish("news", "t", "b", "").delivered, 1u);
+  EXPECT_TRUE(a.frames().empty());
+  EXPECT_EQ(b.frames().size(), 1u);
+  EXPECT_TRUE(hub_.Find(ha)->subscriptions.empty());
+}
+
+TEST_F(HubTest, EmptyChannelsDisappear) {
+  FakeSubscriber a, b;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  hub_.Subscribe(ha, "news");
+  hub_.Subscribe(hb, "news");
+  hub_.Subscribe(ha, "alerts");
+  EXPECT_EQ(hub_.ChannelCounts(), (ChannelList{{"alerts", 1}, {"news", 2}}));
+  hub_.Unsubscribe(ha, "alerts");
+  EXPECT_EQ(hub_.ChannelCounts(), (ChannelList{{"news", 2}}));
+  hub_.Unsubscribe(ha, "news");
+  hub_.Unsubscribe(hb, "news");
+  EXPECT_TRUE(hub_.ChannelCounts().empty());
+  EXPECT_EQ(hub_.stats().channels, 0u);
+}
+
+TEST_F(HubTest, ChannelCountsAreSortedByName) {
+  FakeSubscriber a;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  hub_.Subscribe(ha, "c");
+  hub_.Subscribe(ha, "a");
+  hub_.Subscribe(ha, "b");
+  EXPECT_EQ(hub_.ChannelCounts(), (ChannelList{{"a", 1}, {"b", 1}, {"c", 1}}));
+}
+
+// --- Publish --------------------------------------------------------------------
+
+TEST_F(HubTest, PublishDeliversOnlyToSubscribersExactlyOnce) {
+  FakeSubscriber a, b, outsider;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  const ClientHandle ho = hub_.Connect(&outsider).handle;
+  hub_.Subscribe(ha, "news");
+  hub_.Subscribe(hb, "news");
+  hub_.Subscribe(ho, "other");
+  PublishResult result = hub_.Publish("news", "Hello", "World", "");
+  EXPECT_EQ(result.delivered, 2u);
+  EXPECT_EQ(a.frames().size(), 1u);
+  EXPECT_EQ(b.frames().size(), 1u);
+  EXPECT_TRUE(outsider.frames().empty());
+}
+
+TEST_F(HubTest, PublishEncodesOnceAndSharesTheFrame) {
+  FakeSubscriber subs[3];
+  for (FakeSubscriber& s : subs) hub_.Subscribe(hub_.Connect(&s).handle, "news");
+  PublishResult result = hub_.Publish("news", "Hello", "World", "");
+  EXPECT_EQ(encoder_.calls(), 1);
+  ASSERT_EQ(subs[0].frames().size(), 1u);
+  ASSERT_EQ(subs[1].frames().size(), 1u);
+  ASSERT_EQ(subs[2].frames().size(), 1u);
+  EXPECT_EQ(subs[0].frames()[0].get(), subs[1].frames()[0].get());
+  EXPECT_EQ(subs[0].frames()[0].get(), subs[2].frames()[0].get());
+  EXPECT_EQ(subs[0].frames()[0]->text, "news|" + result.id + "|Hello");
+}
+
+TEST_F(HubTest, PublishPassesTheFieldsToTheEncoder) {
+  FakeSubscriber a;
+  hub_.Subscribe(hub_.Connect(&a).handle, "news");
+  clock_.SetWallMillis(1700000000123);
+  PublishResult result = hub_.Publish("news", "Title", "Body", R"({"k":1})");
+  const Notification& n = encoder_.last();
+  EXPECT_EQ(n.channel, "news");
+  EXPECT_EQ(n.id, result.id);
+  EXPECT_EQ(n.timestamp_ms, 1700000000123);
+  EXPECT_EQ(n.title, "Title");
+  EXPECT_EQ(n.body, "Body");
+  EXPECT_EQ(n.data_json, R"({"k":1})");
+}
+
+TEST_F(HubTest, PublishTimestampFollowsTheClock) {
+  FakeSubscriber a;
+  hub_.Subscribe(hub_.Connect(&a).handle, "news");
+  hub_.Publish("news", "t", "b", "");
+  const int64_t first = encoder_.last().timestamp_ms;
+  clock_.Advance(1500);
+  hub_.Publish("news", "t", "b", "");
+  EXPECT_EQ(encoder_.last().timestamp_ms, first + 1500);
+}
+
+TEST_F(HubTest, PublishPreservesOrderPerSubscriber) {
+  FakeSubscriber a, b;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  hub_.Subscribe(ha, "news");
+  hub_.Subscribe(hb, "news");
+  std::vector<std::string> expected;
+  for (int i = 0; i < 5; ++i) {
+    const std::string title = "n" + std::to_string(i);
+    const PublishResult r = hub_.Publish("news", title, "", "");
+    expected.push_back("news|" + r.id + "|" + title);
+  }
+  EXPECT_EQ(a.texts(), expected);
+  EXPECT_EQ(b.texts(), expected);
+}
+
+TEST_F(HubTest, PublishDeliversInSubscriptionOrder) {
+  std::vector<std::string> log;
+  LoggingSubscriber a("a", &log), b("b", &log), c("c", &log);
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  const ClientHandle hc = hub_.Connect(&c).handle;
+  hub_.Subscribe(hc, "news");
+  hub_.Subscribe(ha, "news");
+  hub_.Subscribe(hb, "news");
+  hub_.Publish("news", "t", "", "");
+  EXPECT_EQ(log, (std::vector<std::string>{"c", "a", "b"}));
+}
+
+TEST_F(HubTest, UnsubscribeKeepsTheOthersInOrder) {
+  std::vector<std::string> log;
+  LoggingSubscriber a("a", &log), b("b", &log), c("c", &log), d("d", &log);
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  for (LoggingSubscriber* s : {&b, &c, &d}) hub_.Subscribe(hub_.Connect(s).handle, "news");
+  hub_.Subscribe(ha, "news");
+  hub_.Unsubscribe(ha, "news");
+  hub_.Subscribe(ha, "news");
+  hub_.Publish("news", "t", "", "");
+  EXPECT_EQ(log, (std::vector<std::string>{"b", "c", "d", "a"}));
+  log.clear();
+  hub_.Disconnect(ha);
+  hub_.Publish("news", "t", "", "");
+  EXPECT_EQ(log, (std::vector<std::string>{"b", "c", "d"}));
+}
+
+TEST_F(HubTest, PublishWithoutSubscribersDeliversNothingAndSkipsEncode) {
+  FakeSubscriber a;
+  hub_.Subscribe(hub_.Connect(&a).handle, "other");
+  PublishResult result = hub_.Publish("empty", "t", "b", "");
+  EXPECT_EQ(result.delivered, 0u);
+  EXPECT_FALSE(result.id.empty());
+  EXPECT_EQ(encoder_.calls(), 0);
+  EXPECT_TRUE(a.frames().empty());
+  EXPECT_TRUE(hub_.ChannelCounts() == (ChannelList{{"other", 1}}));
+}
+
+TEST_F(HubTest, NotificationIdsAreUnique) {
+  FakeSubscriber a;
+  hub_.Subscribe(hub_.Connect(&a).handle, "news");
+  std::set<std::string> ids;
+  for (int i = 0; i < 100; ++i) ids.insert(hub_.Publish(i % 2 ? "news" : "x", "t", "", "").id);
+  EXPECT_EQ(ids.size(), 100u);
+}
+
+TEST(HubIdsTest, NotificationIdsDifferBetweenHubs) {
+  FakeClock clock;
+  FakeEncoder encoder;
+  Hub first(clock, encoder, IdSource(1));
+  Hub second(clock, encoder, IdSource(2));
+  const std::string id1 = first.Publish("news", "t", "", "").id;
+  const std::string id2 = second.Publish("news", "t", "", "").id;
+  EXPECT_NE(id1, id2);
+}
+
+TEST(HubIdsTest, RandomlySeededHubsUseDifferentIds) {
+  FakeClock clock;
+  FakeEncoder encoder;
+  Hub first(clock, encoder);
+  Hub second(clock, encoder);
+  std::set<std::string> ids;
+  for (int i = 0; i < 10; ++i) {
+    ids.insert(first.Publish("news", "t", "", "").id);
+    ids.insert(second.Publish("news", "t", "", "").id);
+  }
+  EXPECT_EQ(ids.size(), 20u);
+}
+
+TEST(HubIdsTest, SameSeedGivesSameIds) {
+  FakeClock clock;
+  FakeEncoder encoder;
+  Hub first(clock, encoder, IdSource(7));
+  Hub second(clock, encoder, IdSource(7));
+  FakeSubscriber a, b;
+  EXPECT_EQ(first.Connect(&a).id, second.Connect(&b).id);
+  EXPECT_EQ(first.Publish("news", "t", "", "").id, second.Publish("news", "t", "", "").id);
+}
+
+// --- Stats ----------------------------------------------------------------------
+
+TEST_F(HubTest, StatsStartAtZero) {
+  const HubStats s = hub_.stats();
+  EXPECT_EQ(s.connections, 0u);
+  EXPECT_EQ(s.channels, 0u);
+  EXPECT_EQ(s.connections_total, 0u);
+  EXPECT_EQ(s.published_total, 0u);
+  EXPECT_EQ(s.delivered_total, 0u);
+}
+
+TEST_F(HubTest, StatsCountConnectionsChannelsAndTraffic) {
+  FakeSubscriber a, b, c;
+  const ClientHandle ha = hub_.Connect(&a).handle;
+  const ClientHandle hb = hub_.Connect(&b).handle;
+  const ClientHandle hc = hub_.Connect(&c).handle;
+  hub_.Subscribe(ha, "news");
+  hub_.Subscribe(hb, "news");
+  hub_.Subscribe(hc, "alerts");
+  hub_.Disconnect(hc);
+  hub_.Publish("news", "t", "", "");     // 2 deliveries
+  hub_.Publish("news", "t", "", "");     // 2 deliveries
+  hub_.Publish("nobody", "t", "", "");   // 0 deliveries
+  const HubStats s = hub_.stats();
+  EXPECT_EQ(s.connections, 2u);
+  EXPECT_EQ(s.channels, 1u);
+  EXPECT_EQ(s.connections_total, 3u);
+  EXPECT_EQ(s.published_total, 3u);
+  EXPECT_EQ(s.delivered_total, 4u);
+}
+
+}  // namespace
+}  // namespace notifyd::core

@@ -1,0 +1,73 @@
+// Hand-written fakes for the socket-free core: a clock the test sets, a
+// subscriber that records what it is handed, and an encoder that counts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/frame.h"
+#include "core/hub.h"
+
+namespace notifyd::testing_support {
+
+/// A clock that moves only when the test says so.
+class FakeClock final : public core::Clock {
+ public:
+  /// 2026-11-25T19:07:29.123Z, an arbitrary instant with a millisecond part.
+  static constexpr int64_t kDefaultWallMillis = 1795633649123;
+
+  int64_t WallMillis() const override { return wall_ms_; }
+  int64_t MonotonicMillis() const override { return monotonic_ms_; }
+
+  void SetWallMillis(int64_t ms) { wall_ms_ = ms; }
+  void SetMonotonicMillis(int64_t ms) { monotonic_ms_ = ms; }
+  /// Moves both clocks forward by `ms`.
+  void Advance(int64_t ms) {
+    wall_ms_ += ms;
+    monotonic_ms_ += ms;
+  }
+
+ private:
+  int64_t wall_ms_ = kDefaultWallMillis;
+  int64_t monotonic_ms_ = 1000;
+};
+
+/// Records every frame the hub hands it, in order.
+class FakeSubscriber final : public core::Subscriber {
+ public:
+  void Deliver(const core::FramePtr& frame) override { frames_.push_back(frame); }
+
+  const std::vector<core::FramePtr>& frames() const { return frames_; }
+  /// The frames' texts, in delivery order.
+  std::vector<std::string> texts() const {
+    std::vector<std::string> out;
+    out.reserve(frames_.size());
+    for (const core::FramePtr& f : frames_) out.push_back(f->text);
+    return out;
+  }
+
+ private:
+  std::vector<core::FramePtr> frames_;
+};
+
+/// Encodes a notification as "channel|id|title" and counts the calls.
+class FakeEncoder final : public core::NotificationEncoder {
+ public:
+  std::string Encode(const core::Notification& n) const override {
+    ++calls_;
+    last_ = n;
+    return n.channel + "|" + n.id + "|" + n.title;
+  }
+
+  int calls() const { return calls_; }
+  /// The notification passed to the last Encode call.
+  const core::Notification& last() const { return last_; }
+
+ private:
+  mutable int calls_ = 0;
+  mutable core::Notification last_;
+};
+
+}  // namespace notifyd::testing_support
