@@ -1,6 +1,9 @@
 #include "cli/interactive.h"
 
 #include <algorithm>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -15,10 +18,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 #include <websocketpp/client.hpp>
 #include <websocketpp/config/asio_no_tls_client.hpp>
 
@@ -91,8 +90,7 @@ void PrintRaw(const ServerMessage& m) { Say("← " + Printable(m.raw)); }
 void PrintWelcome(const ServerMessage& m) { Say("✓ Connected as " + Show(m.client_id)); }
 
 void PrintSubscribed(const ServerMessage& m) {
-  Say("✓ Subscribed to \"" + Show(m.channel) + "\" (" + Show(m.subscriber_count) +
-      " subscribers)");
+  Say("✓ Subscribed to \"" + Show(m.channel) + "\" (" + Show(m.subscriber_count) + " subscribers)");
 }
 
 void PrintUnsubscribed(const ServerMessage& m) {
@@ -121,18 +119,20 @@ void PrintPong(const ServerMessage&) { Say("✓ Pong received"); }
 
 void PrintError(const ServerMessage& m) { Say("✗ Error: " + Show(m.error)); }
 
-void PrintShutdown(const ServerMessage& m) {
-  Say("⚠ Server is shutting down: " + Show(m.message));
-}
+void PrintShutdown(const ServerMessage& m) { Say("⚠ Server is shutting down: " + Show(m.message)); }
 
 // The seed's _printMessage, as a table from message type to printer.
 void PrintMessage(const ServerMessage& m) {
   using Printer = void (*)(const ServerMessage&);
   static const std::unordered_map<std::string_view, Printer> kPrinters = {
-      {"welcome", PrintWelcome},         {"subscribed", PrintSubscribed},
-      {"unsubscribed", PrintUnsubscribed}, {"name_set", PrintNameSet},
-      {"notification", PrintNotification}, {"subscriptions", PrintSubscriptions},
-      {"pong", PrintPong},               {"error", PrintError},
+      {"welcome", PrintWelcome},
+      {"subscribed", PrintSubscribed},
+      {"unsubscribed", PrintUnsubscribed},
+      {"name_set", PrintNameSet},
+      {"notification", PrintNotification},
+      {"subscriptions", PrintSubscriptions},
+      {"pong", PrintPong},
+      {"error", PrintError},
       {"server_shutdown", PrintShutdown}};
   auto it = kPrinters.find(m.type);
   (it == kPrinters.end() ? PrintRaw : it->second)(m);
@@ -252,10 +252,9 @@ class StdinReader {
   static void ReadLoop(std::shared_ptr<Shared> shared) {
     std::string line;
     while (std::getline(std::cin, line)) {
-      Shared* s = shared.get();
-      if (!Post(s, [s, line] { s->on_line(line); })) return;
+      if (!Post(shared.get(), [shared, line] { shared->on_line(line); })) return;
     }
-    Post(shared.get(), [s = shared.get()] { s->on_eof(); });
+    Post(shared.get(), [shared] { shared->on_eof(); });
   }
 
   std::shared_ptr<Shared> shared_;
@@ -297,7 +296,7 @@ class InteractiveClient {
   void Close();
 
   std::string url_;
-  asio::io_context io_;       // declared before client_, which refers to it
+  asio::io_context io_;  // declared before client_, which refers to it
   WsClient client_;
   websocketpp::connection_hdl hdl_;
   asio::steady_timer eof_timer_{io_};
@@ -319,8 +318,7 @@ int InteractiveClient::Run() {
   }
   PrintCommandList();
   StdinReader reader(
-      &io_, [this](const std::string& line) { HandleLine(line); },
-      [this] { HandleEof(); });
+      &io_, [this](const std::string& line) { HandleLine(line); }, [this] { HandleEof(); });
   reader.Start();
   io_.run();
   reader.Stop();
@@ -396,10 +394,10 @@ void InteractiveClient::OnFail(websocketpp::connection_hdl hdl) {
 
 void InteractiveClient::HandleLine(const std::string& line) {
   static const std::unordered_map<std::string_view, Command> kCommands = {
-      {"sub", &InteractiveClient::Subscribe},   {"unsub", &InteractiveClient::Unsubscribe},
-      {"name", &InteractiveClient::SetName},    {"list", &InteractiveClient::List},
-      {"ping", &InteractiveClient::Ping},       {"help", &InteractiveClient::Help},
-      {"quit", &InteractiveClient::Quit},       {"exit", &InteractiveClient::Quit}};
+      {"sub", &InteractiveClient::Subscribe}, {"unsub", &InteractiveClient::Unsubscribe},
+      {"name", &InteractiveClient::SetName},  {"list", &InteractiveClient::List},
+      {"ping", &InteractiveClient::Ping},     {"help", &InteractiveClient::Help},
+      {"quit", &InteractiveClient::Quit},     {"exit", &InteractiveClient::Quit}};
   std::string_view text = Trim(line);
   if (text.empty() || closing_ || quitting_) return;
   // As the seed: the command is everything before the first space, the
@@ -455,8 +453,7 @@ void InteractiveClient::Quit(const std::optional<std::string>&) {
 }
 
 // Sends a request that the server answers once; `note` is the seed's "→" line.
-void InteractiveClient::Request(const std::optional<std::string>& frame,
-                                const std::string& note) {
+void InteractiveClient::Request(const std::optional<std::string>& frame, const std::string& note) {
   if (!frame) return Say("✗ Not sent: the text is not valid UTF-8");
   Send(*frame);
   ++awaiting_replies_;

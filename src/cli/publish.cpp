@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/write.hpp>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
@@ -12,11 +16,6 @@
 #include <optional>
 #include <utility>
 
-#include <asio/connect.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/write.hpp>
-
 #include "protocol/client_codec.h"
 #include "version.h"
 
@@ -24,8 +23,8 @@ namespace notifyd::cli {
 namespace {
 
 // Resolve, connect, send and read the answer must all fit in this time.
-constexpr auto kTimeout = std::chrono::seconds(10);
 constexpr int kTimeoutSeconds = 10;
+constexpr auto kTimeout = std::chrono::seconds(kTimeoutSeconds);
 // A publish answer is a few dozen bytes; anything far larger is not notifyd.
 constexpr size_t kMaxResponseBytes = 1 << 20;
 constexpr const char* kDefaultBaseUrl = "http://localhost:8080";
@@ -208,8 +207,8 @@ std::pair<std::string, std::string> BaseUrl(const PublishArgs& args) {
 }
 
 bool AllDigits(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(),
-                                      [](char c) { return c >= '0' && c <= '9'; });
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool ValidPort(std::string_view port) {
@@ -254,8 +253,9 @@ bool ParseBaseUrl(std::string_view url, HttpTarget* target, std::string* error) 
   size_t scheme_end = url.find("://");
   std::string scheme = Lowercase(url.substr(0, scheme_end));
   if (scheme_end != std::string_view::npos && scheme == "https") {
-    *error = "https is not supported: notifyd-cli speaks plain http:// only; reach a TLS "
-             "endpoint through a TLS-terminating proxy";
+    *error =
+        "https is not supported: notifyd-cli speaks plain http:// only; reach a TLS "
+        "endpoint through a TLS-terminating proxy";
     return false;
   }
   if (scheme_end == std::string_view::npos || scheme != "http") {
@@ -284,8 +284,8 @@ std::string EncodePathSegment(std::string_view segment) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : segment) {
-    if (std::isalnum(c) || std::string_view("-._~:@").find(static_cast<char>(c)) !=
-                               std::string_view::npos) {
+    if (std::isalnum(c) ||
+        std::string_view("-._~:@").find(static_cast<char>(c)) != std::string_view::npos) {
       out += static_cast<char>(c);
     } else {
       out += {'%', kHex[c >> 4], kHex[c & 15]};
@@ -314,9 +314,8 @@ std::optional<std::string> Token(const PublishArgs& args) {
 }
 
 bool ValidHeaderValue(std::string_view value) {
-  return std::none_of(value.begin(), value.end(), [](unsigned char c) {
-    return (c < 0x20 && c != '\t') || c == 0x7F;
-  });
+  return std::none_of(value.begin(), value.end(),
+                      [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7F; });
 }
 
 std::string BuildRequest(const HttpTarget& target, const PublishArgs& args,
@@ -335,6 +334,8 @@ std::string BuildRequest(const HttpTarget& target, const PublishArgs& args,
 }
 
 // --- HTTP exchange ---------------------------------------------------------------
+
+bool ResponseComplete(const std::string& raw);
 
 // One request over one connection, async on a private io_context so the total
 // time can be bounded with run_for(); the server closes after every answer,
@@ -369,15 +370,15 @@ class HttpExchange {
 };
 
 bool HttpExchange::Run(std::string* response, std::string* error) {
-  resolver_.async_resolve(target_.host, target_.port,
-                          [this](const asio::error_code& ec,
-                                 const asio::ip::tcp::resolver::results_type& results) {
-                            OnResolved(ec, results);
-                          });
+  resolver_.async_resolve(
+      target_.host, target_.port,
+      [this](const asio::error_code& ec, const asio::ip::tcp::resolver::results_type& results) {
+        OnResolved(ec, results);
+      });
   io_.run_for(kTimeout);
   if (!done_) {
-    *error = "no answer from " + HostPort(target_) + " within " +
-             std::to_string(kTimeoutSeconds) + " s";
+    *error =
+        "no answer from " + HostPort(target_) + " within " + std::to_string(kTimeoutSeconds) + " s";
     resolver_.cancel();
     return false;
   }
@@ -393,15 +394,15 @@ void HttpExchange::OnResolved(const asio::error_code& ec,
                               const asio::ip::tcp::resolver::results_type& results) {
   if (ec) return Finish("cannot resolve " + target_.host + ": " + ec.message());
   asio::async_connect(socket_, results,
-                      [this](const asio::error_code& ec, const asio::ip::tcp::endpoint&) {
-                        OnConnected(ec);
+                      [this](const asio::error_code& error, const asio::ip::tcp::endpoint&) {
+                        OnConnected(error);
                       });
 }
 
 void HttpExchange::OnConnected(const asio::error_code& ec) {
   if (ec) return Finish("cannot connect to " + HostPort(target_) + ": " + ec.message());
   asio::async_write(socket_, asio::buffer(request_),
-                    [this](const asio::error_code& ec, size_t) { OnWritten(ec); });
+                    [this](const asio::error_code& error, size_t) { OnWritten(error); });
 }
 
 void HttpExchange::OnWritten(const asio::error_code& ec) {
@@ -410,14 +411,15 @@ void HttpExchange::OnWritten(const asio::error_code& ec) {
 }
 
 void HttpExchange::Read() {
-  socket_.async_read_some(asio::buffer(chunk_), [this](const asio::error_code& ec, size_t bytes) {
-    OnRead(ec, bytes);
-  });
+  socket_.async_read_some(asio::buffer(chunk_),
+                          [this](const asio::error_code& ec, size_t bytes) { OnRead(ec, bytes); });
 }
 
 void HttpExchange::OnRead(const asio::error_code& ec, size_t bytes) {
   response_.append(chunk_.data(), bytes);
-  if (ec == asio::error::eof) return Finish("");
+  // notifyd closes after every answer; a proxy might keep the connection open
+  // or reset it, so a complete answer also ends the exchange.
+  if (ec == asio::error::eof || ResponseComplete(response_)) return Finish("");
   if (ec) return Finish("lost the connection to " + HostPort(target_) + ": " + ec.message());
   if (response_.size() > kMaxResponseBytes) {
     return Finish("the answer from " + HostPort(target_) + " is larger than 1 MiB");
@@ -449,6 +451,20 @@ std::optional<std::string> HeaderValue(std::string_view head, std::string_view n
   return std::nullopt;
 }
 
+std::optional<size_t> ContentLength(std::string_view head) {
+  std::optional<std::string> length = HeaderValue(head, "content-length");
+  if (!length || !AllDigits(*length) || length->size() > 9) return std::nullopt;
+  return std::stoul(*length);
+}
+
+// True once the head and a Content-Length body have arrived.
+bool ResponseComplete(const std::string& raw) {
+  size_t head_end = raw.find("\r\n\r\n");
+  if (head_end == std::string::npos) return false;
+  std::optional<size_t> length = ContentLength(std::string_view(raw).substr(0, head_end));
+  return length && raw.size() - head_end - 4 >= *length;
+}
+
 // Transfer-Encoding: chunked (notifyd sends Content-Length, a proxy might not).
 bool DecodeChunked(std::string_view data, std::string* out, std::string* error) {
   out->clear();
@@ -461,7 +477,7 @@ bool DecodeChunked(std::string_view data, std::string* out, std::string* error) 
     if (size_text.empty() || *end != '\0') break;
     if (size == 0) return true;
     data.remove_prefix(line_end + 2);
-    if (data.size() < size + 2) break;
+    if (size > data.size() || data.size() - size < 2) break;
     out->append(data.substr(0, size));
     data.remove_prefix(size + 2);
   }
@@ -489,10 +505,7 @@ bool ParseResponse(const std::string& raw, HttpResponse* out, std::string* error
   std::string_view body = std::string_view(raw).substr(head_end + 4);
   std::optional<std::string> encoding = HeaderValue(head, "transfer-encoding");
   if (encoding && Lowercase(*encoding) == "chunked") return DecodeChunked(body, &out->body, error);
-  std::optional<std::string> length = HeaderValue(head, "content-length");
-  if (length && AllDigits(*length) && length->size() < 10) {
-    body = body.substr(0, std::stoul(*length));
-  }
+  if (std::optional<size_t> length = ContentLength(head)) body = body.substr(0, *length);
   out->body = std::string(body);
   return true;
 }
@@ -502,8 +515,8 @@ int Report(const HttpResponse& response) {
   protocol::ClientPublishResponse decoded;
   std::string error;
   bool is_2xx = response.status >= 200 && response.status < 300;
-  bool success = protocol::DecodeClientPublishResponse(response.body, &decoded, &error) &&
-                 decoded.success;
+  bool success =
+      protocol::DecodeClientPublishResponse(response.body, &decoded, &error) && decoded.success;
   std::string body(TrimSpaces(response.body));
   if (!is_2xx || !success) {
     return Failure(std::string(is_2xx ? "unexpected answer: " : "server refused: ") +
@@ -533,7 +546,10 @@ int RunPublish(const std::vector<std::string>& args) {
   PublishArgs parsed;
   std::string error;
   if (!ParseArgs(args, &parsed, &error)) return UsageFailure(error);
-  if (parsed.help) return std::cout << kUsage << std::flush, kExitOk;
+  if (parsed.help) {
+    std::cout << kUsage << std::flush;
+    return kExitOk;
+  }
   if (parsed.data && !protocol::ValidateJsonObject(*parsed.data, &error)) {
     return UsageFailure("--data is " + error);
   }

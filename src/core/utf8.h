@@ -3,6 +3,7 @@
 // that reaches a client is checked here or by the JSON writer first.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace notifyd::core {
@@ -10,5 +11,9 @@ namespace notifyd::core {
 /// True when `text` is well-formed UTF-8: no overlong forms, no surrogates
 /// (U+D800..U+DFFF), nothing above U+10FFFF.
 bool IsValidUtf8(std::string_view text);
+
+/// `text` with every byte that is not part of a well-formed sequence replaced
+/// by U+FFFD, for echoing untrusted bytes (a path, a method) in a message.
+std::string ToValidUtf8(std::string_view text);
 
 }  // namespace notifyd::core

@@ -1,5 +1,7 @@
 #include "http/api.h"
 
+#include <strings.h>
+
 #include <cstdlib>
 
 #include "core/channel_name.h"
@@ -17,10 +19,13 @@ Response Json(int status, std::string body) {
   return r;
 }
 
+// Media types are case-insensitive (RFC 9110 8.3.1).
 bool IsJsonContentType(std::string_view content_type) {
   std::string_view media = content_type.substr(0, content_type.find(';'));
-  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
-  return media == "application/json";
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+  while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
+  constexpr std::string_view kJson = "application/json";
+  return media.size() == kJson.size() && strncasecmp(media.data(), kJson.data(), kJson.size()) == 0;
 }
 
 // Routes that only loopback peers may use while no tokens are configured.
@@ -113,8 +118,11 @@ Response Api::Publish(const Request& request, const Params& params) {
   std::string details;
   bool json_type = IsJsonContentType(request.Header("Content-Type"));
   protocol::PublishParse parsed = protocol::ParsePublishJson(request.body, &pub, &details);
+  // Only a body that is not JSON at all, sent without the JSON content type,
+  // is plain text; JSON that is not a valid publish object is an error.
   if (parsed == protocol::PublishParse::kBadField ||
-      (parsed != protocol::PublishParse::kOk && json_type)) {
+      parsed == protocol::PublishParse::kNotObject ||
+      (parsed == protocol::PublishParse::kNotJson && json_type)) {
     return JsonError(400, "Invalid request body", details);
   }
   if (parsed != protocol::PublishParse::kOk) {

@@ -1,10 +1,10 @@
 #include "protocol/client_codec.h"
 
-#include <limits>
-#include <utility>
-
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
+
+#include <limits>
+#include <utility>
 
 #include "protocol/json.h"
 

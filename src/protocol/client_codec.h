@@ -46,7 +46,7 @@ struct ClientPublishRequest {
 /// Builds `{"title":T,"body":B,"data":{...}}` into *out. Returns false and
 /// fills *error when title or body is not UTF-8 or data is not a JSON object.
 bool EncodeClientPublishBody(const ClientPublishRequest& request, std::string* out,
-                       std::string* error);
+                             std::string* error);
 
 /// The server's answer to a publish, as far as notifyd-cli looks at it.
 struct ClientPublishResponse {
@@ -58,30 +58,29 @@ struct ClientPublishResponse {
 /// Decodes a publish response body. Returns false and fills *error when it is
 /// not a JSON object; wrong field types just leave the field at its default.
 bool DecodeClientPublishResponse(std::string_view text, ClientPublishResponse* out,
-                           std::string* error);
+                                 std::string* error);
 
 /// One server message, every field optional: a field that is missing or has
 /// the wrong type is left unset, never an error.
 struct ServerMessage {
-  std::string type;                              ///< `type`; empty when absent or not a string.
-  std::optional<std::string> channel;            ///< `channel`.
-  std::optional<std::string> client_id;          ///< `clientId` (welcome).
-  std::optional<int64_t> subscriber_count;       ///< `subscriberCount` (subscribed).
-  std::optional<std::string> name;               ///< `name` (name_set).
-  std::optional<std::string> title;              ///< `title` (notification).
-  std::optional<std::string> body;               ///< `body` (notification).
-  std::string data;                              ///< `data` as compact JSON; empty when absent or null.
+  std::string type;                         ///< `type`; empty when absent or not a string.
+  std::optional<std::string> channel;       ///< `channel`.
+  std::optional<std::string> client_id;     ///< `clientId` (welcome).
+  std::optional<int64_t> subscriber_count;  ///< `subscriberCount` (subscribed).
+  std::optional<std::string> name;          ///< `name` (name_set).
+  std::optional<std::string> title;         ///< `title` (notification).
+  std::optional<std::string> body;          ///< `body` (notification).
+  std::string data;                         ///< `data` as compact JSON; empty when absent or null.
   std::optional<std::vector<std::string>> channels;  ///< `channels` when an array of strings.
-  std::optional<std::string> error;              ///< `error` (error).
-  std::optional<std::string> code;               ///< `code` (error, ext).
-  std::optional<std::string> message;            ///< `message` (welcome, server_shutdown).
-  std::string raw;                               ///< The text as received, for unknown types.
+  std::optional<std::string> error;                  ///< `error` (error).
+  std::optional<std::string> code;                   ///< `code` (error, ext).
+  std::optional<std::string> message;                ///< `message` (welcome, server_shutdown).
+  std::string raw;                                   ///< The text as received, for unknown types.
 };
 
 /// Decodes one text frame from the server. `out->raw` is always set. Returns
 /// false and fills *error when the text is not a JSON object (or is nested
 /// deeper than the server accepts).
-bool DecodeServerMessage(std::string_view text, ServerMessage* out,
-                         std::string* error);
+bool DecodeServerMessage(std::string_view text, ServerMessage* out, std::string* error);
 
 }  // namespace notifyd::protocol

@@ -44,6 +44,12 @@ struct GuardHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, GuardHandl
 }  // namespace
 
 bool ParseJson(std::string_view text, rapidjson::Document* doc, std::string* error) {
+  // RapidJSON treats a NUL byte as the end of the input; JSON never holds a
+  // raw one (inside strings it must be escaped), so refuse it up front.
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    *error = "NUL byte at offset " + std::to_string(nul);
+    return false;
+  }
   GuardHandler guard;
   rapidjson::Reader reader;
   rapidjson::MemoryStream ms(text.data(), text.size());

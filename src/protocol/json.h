@@ -11,6 +11,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/utf8.h"
+
 namespace notifyd::protocol {
 
 /// Deepest nesting of arrays/objects accepted from a client or publisher.
@@ -25,9 +27,15 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>,
 /// at offset 7", ...). Rejects invalid UTF-8, lone surrogates, trailing data.
 bool ParseJson(std::string_view text, rapidjson::Document* doc, std::string* error);
 
-/// Writes `s` as a JSON string.
+/// Writes `s` as a JSON string; bytes that are not UTF-8 become U+FFFD, so
+/// the output is always valid (the validating writer would stop half-way).
 inline void WriteString(JsonWriter& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  if (core::IsValidUtf8(s)) {
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  } else {
+    std::string clean = core::ToValidUtf8(s);
+    w.String(clean.data(), static_cast<rapidjson::SizeType>(clean.size()));
+  }
 }
 
 /// Writes a string member "key": "value".

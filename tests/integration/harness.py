@@ -19,7 +19,10 @@ The Daemon class
 
 ``config`` maps section -> {key: value}; the values are written as TOML over the
 base ``{"server": {"listen": "127.0.0.1", "port": 0}, "log": {"level": "info"}}``.
-``config_text`` writes the given text verbatim instead.
+``config_text`` writes the given text verbatim instead. ``args=[...]`` adds
+command-line arguments after ``--config FILE``; ``env={...}`` adds environment
+variables (applied after JOURNAL_STREAM, LISTEN_*, WATCHDOG_*, PORT are removed
+and NOTIFY_SOCKET is set), e.g. ``env={"WATCHDOG_USEC": "400000"}``.
 
 Attributes: ``host`` ("127.0.0.1"), ``port`` (learned from the stderr line
 ``listening on <addr>:<port>``), ``pid``, ``proc`` (subprocess.Popen),
@@ -79,10 +82,17 @@ WebSocket (asyncio; use inside unittest.IsolatedAsyncioTestCase):
     await c.close()
     r = await d.raw_ws("/ws")           RawWs: hand-made handshake on a plain
                                         socket; never answers pings by itself
-    await r.send_frame(opcode, payload, fin=True, mask=True); await r.send_text(s)
-    await r.recv_frame(timeout=5) -> (fin, opcode, payload_bytes)
+    await r.send_frame(opcode, payload, fin=True, mask=True, rsv=0)
+    await r.send_text(s); await r.send_json(obj)
+    await r.recv_frame(timeout=5) -> (fin, opcode, payload_bytes); EOFError when
+                                        the server drops the TCP connection
     await r.recv_json(timeout=5) -> dict (skips protocol ping/pong frames)
-    await r.close()
+    await r.request(obj, timeout=5) -> dict   next direct reply (others -> r.skipped)
+    await r.wait_close_frame(timeout=5, answer_pings=False)
+        -> (code, reason, [(opcode, payload) seen before the close frame])
+    r.closed_by_server -> (code, reason) or None; r.abort() drops the TCP
+                                        connection without a close frame
+    await r.close()                     close handshake (bounded), then TCP close
     await d.close_clients()             close every ws/raw client opened via d
 
 Module helpers: wait_until(fn, timeout, interval, what), await async_wait_until(...),
@@ -116,7 +126,6 @@ import tempfile
 import threading
 import time
 import unittest
-import weakref
 
 import websockets
 import websockets.exceptions
@@ -142,7 +151,7 @@ BASE_CONFIG = {
     "log": {"level": "info"},
 }
 
-_live = weakref.WeakSet()
+_live = set()  # strong refs: atexit cleans up every daemon not cleaned up yet
 
 
 def notifyd_bin():

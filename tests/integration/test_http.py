@@ -82,6 +82,14 @@ class PublishTest(HttpCase):
         self.assertEqual((n["title"], n["body"]), ("Notification", "only body"))
         self.assertNotIn("data", n)
         self.assertNotEqual(r["id"], r2["id"])
+        # An empty data object is still "sent"; unknown fields are ignored (as the seed does).
+        s, _h, r3 = await self.d.ahttp_json("POST", "/api/notify/news",
+                                            {"title": "t", "data": {}, "priority": 5})
+        self.assertEqual(s, 200, r3)
+        n = await sub.recv_until("notification")
+        self.assertEqual(n.get("data"), {}, n)
+        self.assertNotIn("priority", n)
+        self.assertEqual(n["id"], r3["id"])
 
     async def test_publish_without_subscribers(self):
         s, _h, r = await self.d.ahttp_json("POST", "/api/notify/empty", {"title": "t"})

@@ -14,13 +14,13 @@ class RobustnessCase(DaemonTestCase):
         await super().asyncSetUp()
         # A bystander that must keep working through every abuse.
         self.bystander = await self.d.ws()
-        await self.bystander.request({"type": "subscribe", "channel": "news"})
+        await self.bystander.request({"type": "subscribe", "channel": "bystander"})
 
     async def assert_still_serving(self):
         self.assertTrue(self.d.running(), self.d.stderr_text())
         r = await self.bystander.request({"type": "ping", "id": "bystander"})
         self.assertEqual((r.get("type"), r.get("id")), ("pong", "bystander"), r)
-        s, _h, pub = await self.d.ahttp_json("POST", "/api/notify/news", {"title": "still"})
+        s, _h, pub = await self.d.ahttp_json("POST", "/api/notify/bystander", {"title": "still"})
         self.assertEqual(s, 200, pub)
         self.assertEqual(pub["delivered"], 1, pub)
         n = await self.bystander.recv_until("notification")
@@ -96,12 +96,13 @@ class WebSocketAbuseTest(RobustnessCase):
                                                                struct.pack("!H", 999))),
         ]
         for name, send in violations:
-            raw = await self.d.raw_ws()
-            await raw.recv_json()
-            await send(raw)
-            code = await self.expect_close_or_eof(raw)
-            self.assertIn(code, (None, 1002, 1003, 1007), f"{name}: close code {code}")
-            await raw.close()
+            with self.subTest(violation=name):
+                raw = await self.d.raw_ws()
+                await raw.recv_json()
+                await send(raw)
+                code = await self.expect_close_or_eof(raw)
+                await raw.close()
+                self.assertIn(code, (None, 1002, 1003, 1007), f"{name}: close code {code}")
         await self.assert_still_serving()
 
     async def test_garbage_bytes_after_handshake(self):
@@ -163,14 +164,15 @@ class HttpAbuseTest(RobustnessCase):
             b"GET /" + b"p" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
             b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 99\r\n\r\n",
         ]
         for req in requests:
-            resp = await asyncio.to_thread(self.send_raw, req)
-            if resp:
-                status, _h, _b = parse_http_response(resp)
-                self.assertGreaterEqual(status, 400, (req[:80], resp[:300]))
-            self.assertTrue(self.d.running(), self.d.stderr_text())
+            with self.subTest(request=req[:70]):
+                resp = await asyncio.to_thread(self.send_raw, req)
+                self.assertTrue(self.d.running(), self.d.stderr_text())
+                if resp:
+                    status, _h, _b = parse_http_response(resp)
+                    self.assertGreaterEqual(status, 400, (req[:80], resp[:300]))
         await self.assert_still_serving()
 
     async def test_half_sent_requests_and_dropped_connections(self):

@@ -40,8 +40,8 @@ TEST(ChannelNameTest, RejectsSpaceAndSlash) {
 }
 
 TEST(ChannelNameTest, RejectsOtherPunctuation) {
-  for (const char* name : {"a#b", "a?b", "a%b", "a+b", "a*b", "a\\b", "a\"b", "a'b", "a,b",
-                           "a;b", "a=b", "a!b", "a~b", "a[b", "a{b", "a<b", "a|b", "a\tb"}) {
+  for (const char* name : {"a#b", "a?b", "a%b", "a+b", "a*b", "a\\b", "a\"b", "a'b", "a,b", "a;b",
+                           "a=b", "a!b", "a~b", "a[b", "a{b", "a<b", "a|b", "a\tb"}) {
     EXPECT_FALSE(IsValidChannelName(name)) << name;
   }
 }
@@ -54,9 +54,9 @@ TEST(ChannelNameTest, RejectsControlAndNulBytes) {
 }
 
 TEST(ChannelNameTest, RejectsNonAscii) {
-  EXPECT_FALSE(IsValidChannelName("caf\xC3\xA9"));        // café
-  EXPECT_FALSE(IsValidChannelName("\xE2\x82\xAC"));       // €
-  EXPECT_FALSE(IsValidChannelName("\xF0\x9F\x98\x80"));   // emoji
+  EXPECT_FALSE(IsValidChannelName("caf\xC3\xA9"));       // café
+  EXPECT_FALSE(IsValidChannelName("\xE2\x82\xAC"));      // €
+  EXPECT_FALSE(IsValidChannelName("\xF0\x9F\x98\x80"));  // emoji
   EXPECT_FALSE(IsValidChannelName("a\xFF"));
 }
 

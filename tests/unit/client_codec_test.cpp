@@ -2,9 +2,9 @@
 // reads what the server sends (src/protocol/client_codec.h).
 #include "protocol/client_codec.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace notifyd::protocol {
 namespace {
@@ -70,7 +70,8 @@ TEST(ClientCodecTest, EncodesPublishBodyWithEveryField) {
 TEST(ClientCodecTest, PublishBodyOmitsUnsetTitleAndData) {
   std::string body;
   std::string error;
-  ASSERT_TRUE(EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "", std::nullopt}, &body, &error));
+  ASSERT_TRUE(
+      EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "", std::nullopt}, &body, &error));
   EXPECT_EQ(body, R"({"body":""})");
 }
 
@@ -78,7 +79,8 @@ TEST(ClientCodecTest, PublishBodyRefusesDataThatIsNotAnObject) {
   for (const char* data : {"[1,2]", "\"text\"", "42", "null", "true"}) {
     std::string body;
     std::string error;
-    EXPECT_FALSE(EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "b", data}, &body, &error))
+    EXPECT_FALSE(
+        EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "b", data}, &body, &error))
         << data;
     EXPECT_EQ(error, "data is not a JSON object") << data;
   }
@@ -88,7 +90,8 @@ TEST(ClientCodecTest, PublishBodyRefusesInvalidJsonData) {
   for (const char* data : {"", "{", "{\"a\":}", "{} x", "{'a':1}", "{\"a\":1,}"}) {
     std::string body;
     std::string error;
-    EXPECT_FALSE(EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "b", data}, &body, &error))
+    EXPECT_FALSE(
+        EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "b", data}, &body, &error))
         << data;
     EXPECT_EQ(error.rfind("data is not valid JSON: ", 0), 0u) << error;
   }
@@ -97,13 +100,14 @@ TEST(ClientCodecTest, PublishBodyRefusesInvalidJsonData) {
 TEST(ClientCodecTest, PublishBodyRefusesInvalidUtf8) {
   std::string body;
   std::string error;
-  EXPECT_FALSE(EncodeClientPublishBody(ClientPublishRequest{"t\xFF", "b", std::nullopt}, &body, &error));
+  EXPECT_FALSE(
+      EncodeClientPublishBody(ClientPublishRequest{"t\xFF", "b", std::nullopt}, &body, &error));
   EXPECT_EQ(error, "title is not valid UTF-8");
-  EXPECT_FALSE(EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "b\xFF", std::nullopt}, &body,
-                                 &error));
+  EXPECT_FALSE(EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "b\xFF", std::nullopt},
+                                       &body, &error));
   EXPECT_EQ(error, "body is not valid UTF-8");
-  EXPECT_FALSE(EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "b", "{\"k\":\"\xFF\"}"}, &body,
-                                 &error));
+  EXPECT_FALSE(EncodeClientPublishBody(ClientPublishRequest{std::nullopt, "b", "{\"k\":\"\xFF\"}"},
+                                       &body, &error));
   EXPECT_EQ(error.rfind("data is not valid JSON", 0), 0u) << error;
 }
 
@@ -142,7 +146,8 @@ TEST(ClientCodecTest, DecodesPublishSuccess) {
 TEST(ClientCodecTest, DecodesPublishFailure) {
   ClientPublishResponse response;
   std::string error;
-  ASSERT_TRUE(DecodeClientPublishResponse(R"({"error":"Invalid channel name"})", &response, &error));
+  ASSERT_TRUE(
+      DecodeClientPublishResponse(R"({"error":"Invalid channel name"})", &response, &error));
   EXPECT_FALSE(response.success);
   EXPECT_EQ(response.error, "Invalid channel name");
   EXPECT_FALSE(response.delivered);
@@ -221,8 +226,8 @@ TEST(ClientCodecTest, DecodesSubscriptions) {
 TEST(ClientCodecTest, DecodesPongPingErrorAndShutdown) {
   EXPECT_EQ(Decode(R"({"type":"pong","timestamp":1764097649123})").type, "pong");
   EXPECT_EQ(Decode(R"({"type":"ping","timestamp":1764097649123})").type, "ping");
-  ServerMessage m = Decode(
-      R"({"type":"error","error":"Unknown message type: x","code":"unknown_type"})");
+  ServerMessage m =
+      Decode(R"({"type":"error","error":"Unknown message type: x","code":"unknown_type"})");
   EXPECT_EQ(m.type, "error");
   EXPECT_EQ(m.error, "Unknown message type: x");
   EXPECT_EQ(m.code, "unknown_type");

@@ -59,8 +59,8 @@ TEST_F(RouterTest, PlusInPathIsNotASpace) {
 }
 
 TEST_F(RouterTest, MalformedEscapeIsBadPath) {
-  for (const char* path : {"/api/notify/a%zz", "/api/notify/a%4", "/api/notify/%",
-                           "/api/notify/%g0"}) {
+  for (const char* path :
+       {"/api/notify/a%zz", "/api/notify/a%4", "/api/notify/%", "/api/notify/%g0"}) {
     Match m = router_.Route("POST", path);
     EXPECT_EQ(m.kind, Match::kBadPath) << path;
     EXPECT_EQ(m.handler, nullptr);
@@ -68,8 +68,8 @@ TEST_F(RouterTest, MalformedEscapeIsBadPath) {
 }
 
 TEST_F(RouterTest, UnknownPathIsNotFound) {
-  for (const char* path : {"/", "", "/nope", "/api", "/api/notify", "/api/notify/a/b",
-                           "/API/channels", "/healthz"}) {
+  for (const char* path :
+       {"/", "", "/nope", "/api", "/api/notify", "/api/notify/a/b", "/API/channels", "/healthz"}) {
     Match m = router_.Route("GET", path);
     EXPECT_EQ(m.kind, Match::kNotFound) << path;
     EXPECT_EQ(m.handler, nullptr);
@@ -199,16 +199,16 @@ TEST(QueryParamTest, MalformedValueIsFalse) {
 // --- IsLoopback ------------------------------------------------------------------------
 
 TEST(IsLoopbackTest, LoopbackAddresses) {
-  for (const char* address : {"127.0.0.1", "127.1.2.3", "127.255.255.255", "::1",
-                              "::ffff:127.0.0.1"}) {
+  for (const char* address :
+       {"127.0.0.1", "127.1.2.3", "127.255.255.255", "::1", "::ffff:127.0.0.1"}) {
     EXPECT_TRUE(IsLoopback(address)) << address;
   }
 }
 
 TEST(IsLoopbackTest, OtherAddresses) {
-  for (const char* address : {"10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", "", "0.0.0.0",
-                              "192.0.2.7", "1.127.0.0", "::", "::2", "fe80::1", "2001:db8::1",
-                              "::ffff:128.0.0.1"}) {
+  for (const char* address :
+       {"10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", "", "0.0.0.0", "192.0.2.7", "1.127.0.0",
+        "::", "::2", "fe80::1", "2001:db8::1", "::ffff:128.0.0.1"}) {
     EXPECT_FALSE(IsLoopback(address)) << address;
   }
 }

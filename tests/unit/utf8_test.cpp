@@ -16,9 +16,9 @@ TEST(Utf8Test, AcceptsEmptyAndAscii) {
 }
 
 TEST(Utf8Test, AcceptsTwoByteSequences) {
-  EXPECT_TRUE(IsValidUtf8("\xC2\x80"));      // U+0080, smallest
-  EXPECT_TRUE(IsValidUtf8("caf\xC3\xA9"));   // é
-  EXPECT_TRUE(IsValidUtf8("\xDF\xBF"));      // U+07FF, largest
+  EXPECT_TRUE(IsValidUtf8("\xC2\x80"));     // U+0080, smallest
+  EXPECT_TRUE(IsValidUtf8("caf\xC3\xA9"));  // é
+  EXPECT_TRUE(IsValidUtf8("\xDF\xBF"));     // U+07FF, largest
 }
 
 TEST(Utf8Test, AcceptsThreeByteSequences) {
@@ -36,11 +36,11 @@ TEST(Utf8Test, AcceptsFourByteSequences) {
 }
 
 TEST(Utf8Test, AcceptsMixedText) {
-  EXPECT_TRUE(IsValidUtf8("Gr\xC3\xBC\xC3\x9F" "e \xE2\x82\xAC \xF0\x9F\x98\x80!"));
+  EXPECT_TRUE(IsValidUtf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80!"));
 }
 
 TEST(Utf8Test, RejectsOverlongForms) {
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // '/' in two bytes
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));  // '/' in two bytes
   EXPECT_FALSE(IsValidUtf8("\xC1\xBF"));
   EXPECT_FALSE(IsValidUtf8("\xC0\x80"));          // NUL in two bytes
   EXPECT_FALSE(IsValidUtf8("\xE0\x80\xAF"));      // '/' in three bytes
@@ -50,9 +50,9 @@ TEST(Utf8Test, RejectsOverlongForms) {
 }
 
 TEST(Utf8Test, RejectsSurrogates) {
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));  // U+D800
-  EXPECT_FALSE(IsValidUtf8("\xED\xB0\x80"));  // U+DC00
-  EXPECT_FALSE(IsValidUtf8("\xED\xBF\xBF"));  // U+DFFF
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));              // U+D800
+  EXPECT_FALSE(IsValidUtf8("\xED\xB0\x80"));              // U+DC00
+  EXPECT_FALSE(IsValidUtf8("\xED\xBF\xBF"));              // U+DFFF
   EXPECT_FALSE(IsValidUtf8("\xED\xA0\xBD\xED\xB8\x80"));  // CESU-8 pair
 }
 
@@ -66,8 +66,8 @@ TEST(Utf8Test, RejectsTruncatedSequences) {
   EXPECT_FALSE(IsValidUtf8("\xE2\x82"));
   EXPECT_FALSE(IsValidUtf8("\xF0\x9F\x98"));
   EXPECT_FALSE(IsValidUtf8("abc\xF0"));
-  EXPECT_FALSE(IsValidUtf8("\xE2\x82" "a"));        // cut short by an ASCII byte
-  EXPECT_FALSE(IsValidUtf8("\xF0\x9F\x98" "abc"));
+  EXPECT_FALSE(IsValidUtf8("\xE2\x82!"));  // cut short by an ASCII byte
+  EXPECT_FALSE(IsValidUtf8("\xF0\x9F\x98xyz"));
 }
 
 TEST(Utf8Test, RejectsSequenceCutByTheViewEnd) {
@@ -81,7 +81,7 @@ TEST(Utf8Test, RejectsSequenceCutByTheViewEnd) {
 
 TEST(Utf8Test, RejectsLoneContinuationBytes) {
   EXPECT_FALSE(IsValidUtf8("\x80"));
-  EXPECT_FALSE(IsValidUtf8("a\xBF" "b"));
+  EXPECT_FALSE(IsValidUtf8("a\xBFz"));
   EXPECT_FALSE(IsValidUtf8("\xC3\xA9\xA9"));  // one continuation too many
 }
 
@@ -95,6 +95,35 @@ TEST(Utf8Test, RejectsBytesF8ToFF) {
 
 TEST(Utf8Test, RejectsInvalidByteAfterValidText) {
   EXPECT_FALSE(IsValidUtf8("valid text then \xFF"));
+}
+
+// --- ToValidUtf8 --------------------------------------------------------------------
+
+constexpr const char* kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+TEST(ToValidUtf8Test, KeepsValidText) {
+  EXPECT_EQ(ToValidUtf8(""), "");
+  EXPECT_EQ(ToValidUtf8("plain"), "plain");
+  const std::string mixed = "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80";
+  EXPECT_EQ(ToValidUtf8(mixed), mixed);
+  EXPECT_EQ(ToValidUtf8(std::string("a\0b", 3)), std::string("a\0b", 3));
+}
+
+TEST(ToValidUtf8Test, ReplacesEachBadByte) {
+  const std::string r = kReplacement;
+  EXPECT_EQ(ToValidUtf8("\xFF"), r);
+  EXPECT_EQ(ToValidUtf8("a\xFFz"), "a" + r + "z");
+  EXPECT_EQ(ToValidUtf8("a\xC3"), "a" + r);
+  EXPECT_EQ(ToValidUtf8("\xC0\xAF"), r + r);
+  EXPECT_EQ(ToValidUtf8("\xED\xA0\x80"), r + r + r);
+  EXPECT_EQ(ToValidUtf8("\xE2\x82x"), r + r + "x");
+}
+
+TEST(ToValidUtf8Test, OutputIsAlwaysValid) {
+  std::string all_bytes;
+  for (int b = 0; b < 256; ++b) all_bytes.push_back(static_cast<char>(b));
+  EXPECT_TRUE(IsValidUtf8(ToValidUtf8(all_bytes)));
+  EXPECT_TRUE(IsValidUtf8(ToValidUtf8("\xF4\x90\x80\x80\xF0\x9F\x98")));
 }
 
 }  // namespace
