@@ -23,9 +23,9 @@ Daemon::Daemon(config::Config config, ConfigSource source)
       source_(std::move(source)),
       started_ms_(clock_.MonotonicMillis()),
       hub_(clock_, encoder_),
-      api_(hub_, clock_, [this] { return StatsExtra(); }),
+      api_(hub_, clock_, counters_, [this] { return StatsExtra(); }),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
-      server_(io_, hub_, api_, clock_),
+      server_(io_, hub_, api_, clock_, counters_),
       status_timer_(io_),
       watchdog_timer_(io_) {
   Apply(config_);

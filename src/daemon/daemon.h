@@ -52,6 +52,7 @@ class Daemon {
   const int64_t started_ms_;
   protocol::JsonNotificationEncoder encoder_;
   core::Hub hub_;
+  core::Counters counters_;
   http::Api api_;
   asio::io_context io_;
   asio::signal_set signals_;

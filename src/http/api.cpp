@@ -37,8 +37,8 @@ Response JsonError(int status, std::string_view error, std::string_view details)
   return Json(status, protocol::EncodeHttpError(error, details));
 }
 
-Api::Api(core::Hub& hub, const core::Clock& clock, StatsSource stats)
-    : hub_(hub), clock_(clock), stats_(std::move(stats)) {
+Api::Api(core::Hub& hub, const core::Clock& clock, core::Counters& counters, StatsSource stats)
+    : hub_(hub), clock_(clock), counters_(counters), stats_(std::move(stats)) {
   using namespace std::placeholders;
   router_.Add("POST", "/api/notify/{channel}", std::bind(&Api::Publish, this, _1, _2));
   router_.Add("GET", "/api/channels", std::bind(&Api::Channels, this, _1, _2));
@@ -78,6 +78,7 @@ Response Api::Dispatch(const Request& request) {
       break;
   }
   if (IsProtectedPath(request.path) && !IsLoopback(request.peer_address)) {
+    ++counters_.forbidden;
     return JsonError(403, "Forbidden",
                      "the API answers only loopback clients while no tokens are configured");
   }
@@ -95,6 +96,7 @@ void Api::AddCommonHeaders(Response* response) const {
 Response Api::Publish(const Request& request, const Params& params) {
   const std::string& channel = params.front().second;
   if (!core::IsValidChannelName(channel)) {
+    ++counters_.invalid_channels;
     return JsonError(400, "Invalid channel name",
                      "use 1 to 128 bytes of A-Z a-z 0-9 _ - . : @");
   }
@@ -111,6 +113,7 @@ Response Api::Publish(const Request& request, const Params& params) {
                      "Content-Length must be a decimal number equal to the body's size");
   }
   if (request.body.size() > max_body_bytes_) {
+    ++counters_.bodies_too_large;
     return JsonError(413, "Request body too large",
                      "the limit is " + std::to_string(max_body_bytes_) + " bytes");
   }
@@ -149,6 +152,7 @@ Response Api::Channels(const Request&, const Params&) {
 Response Api::Stats(const Request&, const Params&) {
   protocol::StatsExtra extra = stats_ ? stats_() : protocol::StatsExtra{};
   extra.now_ms = clock_.WallMillis();
+  extra.counters = counters_;
   return Json(200, protocol::EncodeStats(hub_.stats(), extra));
 }
 

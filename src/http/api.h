@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/counters.h"
 #include "core/hub.h"
 #include "http/router.h"
 #include "protocol/messages.h"
@@ -19,7 +20,7 @@ class Api {
   /// Supplies the /api/stats fields the hub does not know (uptime, ...).
   using StatsSource = std::function<protocol::StatsExtra()>;
 
-  Api(core::Hub& hub, const core::Clock& clock, StatsSource stats);
+  Api(core::Hub& hub, const core::Clock& clock, core::Counters& counters, StatsSource stats);
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
 
@@ -43,6 +44,7 @@ class Api {
 
   core::Hub& hub_;
   const core::Clock& clock_;
+  core::Counters& counters_;
   StatsSource stats_;
   Router router_;
   std::string cors_origin_ = "*";

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/counters.h"
 #include "core/hub.h"
 
 namespace notifyd::protocol {
@@ -102,6 +103,7 @@ struct StatsExtra {
   double uptime_s = 0;
   uint64_t echo_connections = 0;
   std::string version;
+  core::Counters counters;
 };
 std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra);
 

@@ -144,8 +144,10 @@ class Session final : public core::Subscriber {
 
 class WebSocketServer::Impl {
  public:
-  Impl(asio::io_context& io, core::Hub& hub, http::Api& api, const core::Clock& clock)
-      : io_(io), hub_(hub), api_(api), clock_(clock), sweep_(io), shutdown_timer_(io) {
+  Impl(asio::io_context& io, core::Hub& hub, http::Api& api, const core::Clock& clock,
+       core::Counters& counters)
+      : io_(io), hub_(hub), api_(api), clock_(clock), counters_(counters), sweep_(io),
+        shutdown_timer_(io) {
     server_.init_asio(&io_);
     // Everything is registered before start_accept(): the pre-created first
     // connection copies the handlers set at that moment (TECH-NOTES §5).
@@ -300,6 +302,7 @@ class WebSocketServer::Impl {
     } else if (path != kWsPath && !(path == kEchoPath && config_.echo_enabled)) {
       refusal = http::JsonError(404, "Not found", "no WebSocket endpoint at " + path);
     } else if (sessions_.size() >= config_.max_connections) {
+      ++counters_.connections_over_limit;
       refusal = http::JsonError(503, "Service unavailable",
                                 "connection limit reached (" +
                                     std::to_string(config_.max_connections) + ")");
@@ -339,6 +342,7 @@ class WebSocketServer::Impl {
     auto it = sessions_.find(h);
     if (it == sessions_.end()) return;
     Session* s = it->second.get();
+    if (s->con->get_local_close_code() == close_code::message_too_big) ++counters_.frames_too_large;
     if (s->echo) {
       --echo_count_;
     } else {
@@ -367,6 +371,8 @@ class WebSocketServer::Impl {
     if (auto* err = std::get_if<protocol::ProtocolError>(&parsed)) {
       spdlog::debug("client {}: {} ({})", s->client_id, err->message,
                     protocol::ErrorCodeName(err->code));
+      ++counters_.protocol_errors;
+      if (err->code == protocol::ErrorCode::kInvalidChannel) ++counters_.invalid_channels;
       s->SendText(protocol::EncodeError(*err));
       return;
     }
@@ -379,6 +385,7 @@ class WebSocketServer::Impl {
       case RequestType::kSubscribe: {
         core::SubscribeResult r = hub_.Subscribe(s->handle, req.channel);
         if (!r.ok) {
+          ++counters_.subscriptions_over_limit;
           s->SendText(protocol::EncodeError(
               {protocol::ErrorCode::kLimitExceeded,
                "Subscription limit reached: at most " +
@@ -396,6 +403,7 @@ class WebSocketServer::Impl {
         return;
       case RequestType::kSetName:
         if (req.name.size() > config_.max_name_bytes) {
+          ++counters_.names_too_long;
           s->SendText(protocol::EncodeError(
               {protocol::ErrorCode::kLimitExceeded,
                "Name too long: at most " + std::to_string(config_.max_name_bytes) + " bytes",
@@ -496,6 +504,7 @@ class WebSocketServer::Impl {
   core::Hub& hub_;
   http::Api& api_;
   const core::Clock& clock_;
+  core::Counters& counters_;
   Server server_;
   config::Config config_;
   std::map<Hdl, std::unique_ptr<Session>, std::owner_less<Hdl>> sessions_;
@@ -510,8 +519,8 @@ class WebSocketServer::Impl {
 };
 
 WebSocketServer::WebSocketServer(asio::io_context& io, core::Hub& hub, http::Api& api,
-                                 const core::Clock& clock)
-    : impl_(std::make_unique<Impl>(io, hub, api, clock)) {}
+                                 const core::Clock& clock, core::Counters& counters)
+    : impl_(std::make_unique<Impl>(io, hub, api, clock, counters)) {}
 
 WebSocketServer::~WebSocketServer() = default;
 

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/counters.h"
 #include "core/hub.h"
 #include "http/api.h"
 
@@ -21,7 +22,8 @@ namespace notifyd::transport {
 
 class WebSocketServer {
  public:
-  WebSocketServer(asio::io_context& io, core::Hub& hub, http::Api& api, const core::Clock& clock);
+  WebSocketServer(asio::io_context& io, core::Hub& hub, http::Api& api, const core::Clock& clock,
+                  core::Counters& counters);
   ~WebSocketServer();
   WebSocketServer(const WebSocketServer&) = delete;
   WebSocketServer& operator=(const WebSocketServer&) = delete;

@@ -159,7 +159,8 @@ class ApiTest : public ::testing::Test {
   FakeClock clock_;
   protocol::JsonNotificationEncoder encoder_;
   core::Hub hub_{clock_, encoder_, core::IdSource(3)};
-  Api api_{hub_, clock_, &ApiTest::Extra};
+  core::Counters counters_;
+  Api api_{hub_, clock_, counters_, &ApiTest::Extra};
   std::vector<std::unique_ptr<FakeSubscriber>> subscribers_;
 };
 
