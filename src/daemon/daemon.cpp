@@ -40,12 +40,19 @@ void Daemon::Apply(const config::Config& config) {
 
 int Daemon::Run() {
   std::string error;
-  if (!server_.Listen(config_.listen_address, config_.port, &error)) {
+  int inherited_fd = -1;
+  bool ok = systemd::Notifier::ListenSocket(&inherited_fd, &error);
+  if (ok) {
+    ok = inherited_fd >= 0 ? server_.Adopt(inherited_fd, &error)
+                           : server_.Listen(config_.listen_address, config_.port, &error);
+  }
+  if (!ok) {
     spdlog::error("{}", error);
     return 1;
   }
-  spdlog::info("notifyd {} listening on {} (config: {}; heartbeat {}s/{}s)", NOTIFYD_VERSION,
+  spdlog::info("notifyd {} listening on {}{} (config: {}; heartbeat {}s/{}s)", NOTIFYD_VERSION,
                server_.LocalEndpoint(),
+               inherited_fd >= 0 ? ", socket-activated (server.listen and server.port unused)" : "",
                access(source_.path.c_str(), F_OK) == 0 ? source_.path : "built-in default",
                config_.heartbeat_interval_s, config_.heartbeat_timeout_s);
   notifier_.Ready(StatusLine());

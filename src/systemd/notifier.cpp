@@ -1,5 +1,6 @@
 #include "systemd/notifier.h"
 
+#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
@@ -33,6 +34,23 @@ void Notifier::Stopping(const std::string& status) {
 }
 
 void Notifier::Watchdog() { Send("WATCHDOG=1"); }
+
+bool Notifier::ListenSocket(int* fd, std::string* error) {
+  *fd = -1;
+  int n = sd_listen_fds(1);
+  if (n == 0) return true;
+  if (n < 0) {
+    *error = std::string("socket activation failed: ") + std::strerror(-n);
+    return false;
+  }
+  if (n != 1 || sd_is_socket_inet(SD_LISTEN_FDS_START, 0, SOCK_STREAM, 1, 0) <= 0) {
+    *error = "socket activation: expected exactly one listening TCP socket, got " +
+             std::to_string(n) + " descriptor(s)";
+    return false;
+  }
+  *fd = SD_LISTEN_FDS_START;
+  return true;
+}
 
 std::chrono::microseconds Notifier::WatchdogInterval() const {
   uint64_t usec = 0;

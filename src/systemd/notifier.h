@@ -17,6 +17,11 @@ class Notifier {
   void Reloading();
   void Stopping(const std::string& status);
   void Watchdog();
+  /// The listening socket passed by systemd socket activation: its fd, or -1
+  /// when none was passed. False with *error when the passed sockets are
+  /// unusable (not exactly one listening TCP socket). Clears LISTEN_* from
+  /// the environment.
+  static bool ListenSocket(int* fd, std::string* error);
   /// The watchdog interval systemd asks for, or zero when disabled.
   std::chrono::microseconds WatchdogInterval() const;
 

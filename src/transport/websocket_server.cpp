@@ -1,6 +1,10 @@
 #include "transport/websocket_server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <map>
 #include <vector>
@@ -191,28 +195,53 @@ class WebSocketServer::Impl {
     if (listening_) ScheduleSweep();
   }
 
+  // notifyd runs its own acceptor rather than websocketpp's listen(): it can
+  // adopt a socket passed by systemd (websocketpp has no API for that,
+  // TECH-NOTES §6) and it backs off when descriptors run out instead of
+  // spinning (TECH-NOTES §8).
   bool Listen(const std::string& address, uint16_t port, std::string* error) {
-    asio::error_code aec;
-    asio::ip::address addr = asio::ip::make_address(address, aec);
-    if (aec) {
-      *error = "invalid listen address '" + address + "': " + aec.message();
+    asio::error_code ec;
+    asio::ip::address addr = asio::ip::make_address(address, ec);
+    if (ec) {
+      *error = "invalid listen address '" + address + "': " + ec.message();
       return false;
     }
-    websocketpp::lib::error_code ec;
-    server_.listen(asio::ip::tcp::endpoint(addr, port), ec);
-    if (!ec) server_.start_accept(ec);
+    asio::ip::tcp::endpoint endpoint(addr, port);
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       *error = "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message();
+      asio::error_code ignored;
+      acceptor_.close(ignored);
       return false;
     }
-    listening_ = true;
-    ScheduleSweep();
+    StartServing();
+    return true;
+  }
+
+  bool Adopt(int fd, std::string* error) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+      *error = std::string("cannot use the socket passed by systemd: ") + std::strerror(errno);
+      return false;
+    }
+    auto proto = ss.ss_family == AF_INET6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4();
+    asio::error_code ec;
+    acceptor_.assign(proto, fd, ec);
+    if (ec) {
+      *error = "cannot use the socket passed by systemd: " + ec.message();
+      return false;
+    }
+    StartServing();
     return true;
   }
 
   std::string LocalEndpoint() {
     asio::error_code ec;
-    auto ep = server_.get_local_endpoint(ec);
+    auto ep = acceptor_.local_endpoint(ec);
     if (ec) return "?";
     std::string addr = ep.address().to_string();
     if (ep.address().is_v6()) addr = "[" + addr + "]";
@@ -224,7 +253,8 @@ class WebSocketServer::Impl {
     shutdown_done_ = std::move(done);
     sweep_.cancel();
     websocketpp::lib::error_code ec;
-    if (listening_) server_.stop_listening(ec);
+    accept_backoff_.cancel();
+    acceptor_.close(ec);
     listening_ = false;
     const std::string bye = protocol::EncodeServerShutdown();
     // Closing can run the close handler at once, which erases from sessions_.
@@ -492,6 +522,50 @@ class WebSocketServer::Impl {
     }
   }
 
+  void StartServing() {
+    listening_ = true;
+    Accept();
+    ScheduleSweep();
+  }
+
+  void Accept() {
+    ConnectionPtr con = server_.get_connection();
+    acceptor_.async_accept(con->get_raw_socket(),
+                           [this, con](const asio::error_code& ec) { OnAccept(con, ec); });
+  }
+
+  void OnAccept(const ConnectionPtr& con, const asio::error_code& ec) {
+    if (!ec) {
+      con->start();
+      Accept();
+      return;
+    }
+    websocketpp::lib::error_code ignored = ec;
+    con->terminate(ignored);
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                     ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+    if (!exhausted) {
+      spdlog::debug("accept failed: {}", ec.message());
+      Accept();
+      return;
+    }
+    // Out of descriptors: retrying at once would spin. Wait, and say so once
+    // every 10 s rather than once per attempt.
+    ++accept_failures_;
+    int64_t now = clock_.MonotonicMillis();
+    if (now - last_accept_warning_ms_ >= 10000) {
+      spdlog::warn("cannot accept connections: {} ({} failures; raise LimitNOFILE= or lower "
+                   "limits.max_connections)",
+                   ec.message(), accept_failures_);
+      last_accept_warning_ms_ = now;
+    }
+    accept_backoff_.expires_after(std::chrono::milliseconds(100));
+    accept_backoff_.async_wait([this](const asio::error_code& e) {
+      if (!e) Accept();
+    });
+  }
+
   void FinishShutdown() {
     if (!shutdown_done_) return;
     shutdown_timer_.cancel();
@@ -512,6 +586,10 @@ class WebSocketServer::Impl {
   int64_t interval_ms_ = 30000;
   int64_t timeout_ms_ = 60000;
   bool listening_ = false;
+  asio::ip::tcp::acceptor acceptor_{io_};
+  asio::steady_timer accept_backoff_{io_};
+  uint64_t accept_failures_ = 0;
+  int64_t last_accept_warning_ms_ = -1000000;
   bool shutting_down_ = false;
   asio::steady_timer sweep_;
   asio::steady_timer shutdown_timer_;
@@ -529,6 +607,8 @@ void WebSocketServer::Configure(const config::Config& config) { impl_->Configure
 bool WebSocketServer::Listen(const std::string& address, uint16_t port, std::string* error) {
   return impl_->Listen(address, port, error);
 }
+
+bool WebSocketServer::Adopt(int fd, std::string* error) { return impl_->Adopt(fd, error); }
 
 std::string WebSocketServer::LocalEndpoint() const { return impl_->LocalEndpoint(); }
 

@@ -33,6 +33,8 @@ class WebSocketServer {
   void Configure(const config::Config& config);
   /// Binds and starts accepting. False with *error on failure.
   bool Listen(const std::string& address, uint16_t port, std::string* error);
+  /// Serves on a listening socket passed by systemd (socket activation).
+  bool Adopt(int fd, std::string* error);
   /// The bound address, "127.0.0.1:8080" or "[::]:8080".
   std::string LocalEndpoint() const;
   /// Stops accepting, sends every client `server_shutdown` and a close 1001,

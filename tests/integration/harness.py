@@ -304,11 +304,14 @@ class Daemon:
     """One notifyd process under test; see the module docstring."""
 
     def __init__(self, config=None, *, config_text=None, args=(), env=None,
-                 start=True, timeout=10.0):
+                 start=True, timeout=10.0, listen_socket=None):
         self.host = HOST
         self.port = None
         self.proc = None
         self.args = list(args)
+        # A listening socket the daemon inherits as fd 3 with LISTEN_FDS=1,
+        # as systemd's socket activation passes it.
+        self.listen_socket = listen_socket
         self.extra_env = dict(env or {})
         self.tmpdir = tempfile.mkdtemp(prefix="notifyd-it-")
         self.config_path = os.path.join(self.tmpdir, "notifyd.toml")
@@ -355,9 +358,19 @@ class Daemon:
         stderr_start = len(self.stderr_text())
         self._stopped_by_test = False
         argv = [notifyd_bin(), "--config", self.config_path] + self.args
+        env = self._env()
+        pass_fds = ()
+        if self.listen_socket is not None:
+            # The shell puts the socket on fd 3 and sets LISTEN_PID to its own
+            # PID, which exec hands on to notifyd.
+            fd = self.listen_socket.fileno()
+            env["NOTIFYD_TEST_FD"] = str(fd)
+            argv = ["/bin/sh", "-c",
+                    'exec 3<&"$NOTIFYD_TEST_FD"; export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@"'] + argv
+            pass_fds = (fd,)
         with open(self.stderr_path, "ab") as err, open(self.stdout_path, "ab") as out:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         env=self._env(), preexec_fn=_set_pdeathsig)
+                                         env=env, preexec_fn=_set_pdeathsig, pass_fds=pass_fds)
         deadline = time.monotonic() + timeout
         ready = False
         port = None
