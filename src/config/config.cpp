@@ -19,7 +19,9 @@ auto Fields(const Config& c) {
   return std::tie(c.listen_address, c.port, c.echo_enabled, c.cors_origin, c.heartbeat_interval_s,
                   c.heartbeat_timeout_s, c.max_connections, c.max_frame_bytes, c.max_body_bytes,
                   c.max_subscriptions_per_client, c.max_name_bytes, c.shutdown_timeout_s,
-                  c.log_level);
+                  c.max_queued_bytes_per_client, c.connection_rate, c.connection_burst,
+                  c.publish_rate, c.publish_burst, c.subscribe_token, c.publish_tokens,
+                  c.admin_tokens, c.log_level);
 }
 
 // PORT as the seed reads it, but strict: only decimal digits, 0..65535.
@@ -66,6 +68,12 @@ bool ParseLogLevel(std::string_view name, LogLevel* level) {
   }
   return false;
 }
+
+bool operator==(const AccessToken& a, const AccessToken& b) {
+  return std::tie(a.secret, a.file, a.channels) == std::tie(b.secret, b.file, b.channels);
+}
+
+bool operator!=(const AccessToken& a, const AccessToken& b) { return !(a == b); }
 
 bool operator==(const Config& a, const Config& b) { return Fields(a) == Fields(b); }
 

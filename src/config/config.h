@@ -4,9 +4,11 @@
 // etc/notifyd.conf ships the same values with a comment for each key.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace notifyd::config {
 
@@ -17,6 +19,22 @@ const char* LogLevelName(LogLevel level);
 
 /// The level whose LogLevelName() is `name` (exact, lower case); false if none.
 bool ParseLogLevel(std::string_view name, LogLevel* level);
+
+/// One access token from [auth]. `secret` is the token itself: it is compared
+/// (in constant time, by http::Access), never logged, and FormatConfig writes
+/// "<redacted>" in its place.
+struct AccessToken {
+  std::string secret;                 ///< The token; "" = none (only for the subscribe token).
+  std::string file;                   ///< token_file as written (secret read from it); "" = literal.
+  std::vector<std::string> channels;  ///< [[auth.publish]] patterns ("backups-*"); empty = all.
+};
+
+bool operator==(const AccessToken& a, const AccessToken& b);
+bool operator!=(const AccessToken& a, const AccessToken& b);
+
+/// Shortest and longest token accepted, in bytes (printable ASCII, no spaces).
+inline constexpr size_t kMinTokenBytes = 16;
+inline constexpr size_t kMaxTokenBytes = 4096;
 
 struct Config {
   // [server]
@@ -36,6 +54,19 @@ struct Config {
   uint32_t max_subscriptions_per_client = 256;   ///< Channels one client may subscribe to.
   uint32_t max_name_bytes = 128;                 ///< Longest client name accepted by set_name.
   double shutdown_timeout_s = 5.0;               ///< Seconds to wait for clients to close at stop.
+  uint32_t max_queued_bytes_per_client = 4194304;  ///< Outbound bytes queued for one client
+                                                   ///< before it is dropped, 65536..1073741824.
+  double connection_rate = 20;     ///< New WebSocket connections per second per client address;
+                                   ///< 0 = unlimited, 0..1000000. More get 429.
+  uint32_t connection_burst = 100; ///< Connections an address may open at once, 1..1000000.
+  double publish_rate = 50;        ///< Publishes per second per token (or per peer address
+                                   ///< without a token); 0 = unlimited, 0..1000000. More get 429.
+  uint32_t publish_burst = 100;    ///< Publishes at once per token or address, 1..1000000.
+
+  // [auth]: no publish or admin token = the API answers loopback peers only.
+  AccessToken subscribe_token;  ///< When set, /ws and /ws/echo need it (or an admin token).
+  std::vector<AccessToken> publish_tokens;  ///< [[auth.publish]]: publish to their channels.
+  std::vector<AccessToken> admin_tokens;    ///< [[auth.admin]]: publish anywhere, read /api/*.
 
   // [log]
   LogLevel log_level = LogLevel::kInfo;  ///< trace, debug, info, warn, error, critical, off.

@@ -10,12 +10,15 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <vector>
 
 #include <toml++/toml.h>
+
+#include "core/channel_pattern.h"
 
 namespace notifyd::config {
 
@@ -135,6 +138,84 @@ std::string Join(const std::vector<std::string>& parts) {
   return out;
 }
 
+// --- Problems found so far ----------------------------------------------------
+
+// Keeps the problem on the earliest line. toml++ tables iterate in key order,
+// not file order, so "the first problem found" would depend on key names.
+class Problems {
+ public:
+  /// Records a problem at `line`; only the earliest one is kept.
+  void Add(Line line, std::string message) {
+    if (found_ && line >= line_) return;
+    found_ = true;
+    line_ = line;
+    message_ = std::move(message);
+  }
+  /// True when nothing is wrong.
+  bool None() const { return !found_; }
+  /// "FILE:LINE: message".
+  std::string Located(const std::string& file_name) const {
+    return file_name + ":" + std::to_string(line_) + ": " + message_;
+  }
+
+ private:
+  bool found_ = false;
+  Line line_ = 0;
+  std::string message_;
+};
+
+// A token as read, for the check that no token is configured twice.
+struct SeenToken {
+  std::string name;  ///< "auth.subscribe_token", "auth.publish[2]", ...
+  Line line;
+  std::string secret;
+};
+
+struct ParseState {
+  Config config;
+  Problems problems;
+  std::map<std::string, Line> lines;  ///< "section.key" -> line of each key present.
+  std::vector<SeenToken> tokens;      ///< Every token read, in no particular order.
+};
+
+// Where a key is named. A table's key is on the first header that mentions it
+// ("[server.x]" before "[server]"); fall back to the value for safety.
+Line KeyLine(const toml::key& key, const toml::node& node) {
+  const Line line = key.source().begin.line;
+  return line != 0 ? line : node.source().begin.line;
+}
+
+// Reads all of `path`; on failure returns false with errno's value in *err.
+bool ReadFile(const std::string& path, std::string* contents, int* err) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *err = errno;
+    return false;
+  }
+  char buffer[16384];
+  bool ok = true;
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      contents->append(buffer, static_cast<size_t>(n));
+      if (contents->size() > kMaxConfigBytes) {
+        *err = EFBIG;
+        ok = false;
+        break;
+      }
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      *err = errno;
+      ok = false;
+      break;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+
 // --- One codec per value type ------------------------------------------------
 
 // How one key reads its value into a Config and writes it back as TOML.
@@ -142,8 +223,15 @@ struct KeyCodec {
   // Checks `node` and stores it in *config; on failure sets *why to the message
   // that follows "section.key: " and leaves *config alone.
   std::function<bool(const toml::node& node, Config* config, std::string* why)> parse;
-  // The key's value in `config` as a TOML value.
+  // The key's value in `config` as a TOML value; "" leaves the key out.
   std::function<std::string(const Config& config)> format;
+  // Instead of parse/format, for an array of tables ([[auth.publish]]): reads
+  // the whole array (`name` is "section.key"), reporting each problem at its
+  // own line; and writes it back as "[[section.key]]" blocks.
+  std::function<void(const toml::node& node, const std::string& name, ParseState* state)> nested =
+      nullptr;
+  std::function<std::string(const std::string& name, const Config& config)> format_blocks =
+      nullptr;
 };
 
 std::string Expected(const char* what, const toml::node& node) {
@@ -173,8 +261,9 @@ KeyCodec IntegerKey(T Config::*field, int64_t min, int64_t max) {
           [=](const Config& config) { return std::to_string(config.*field); }};
 }
 
-// Durations: an integer or a float number of seconds.
-KeyCodec SecondsKey(double Config::*field, double min, double max) {
+// A number that may be written as an integer or a float; `what` names it in
+// messages ("a number of seconds (integer or float)").
+KeyCodec NumberKey(double Config::*field, double min, double max, const char* what) {
   return {[=](const toml::node& node, Config* config, std::string* why) {
             double v = 0;
             std::string shown;  // the value as written, for the message
@@ -185,7 +274,7 @@ KeyCodec SecondsKey(double Config::*field, double min, double max) {
               v = number->get();
               shown = FormatNumber(v);
             } else {
-              *why = Expected("a number of seconds (integer or float)", node);
+              *why = Expected(what, node);
               return false;
             }
             if (!(v >= min && v <= max)) {  // also rejects nan
@@ -196,6 +285,16 @@ KeyCodec SecondsKey(double Config::*field, double min, double max) {
             return true;
           },
           [=](const Config& config) { return FormatFloat(config.*field); }};
+}
+
+// Durations: an integer or a float number of seconds.
+KeyCodec SecondsKey(double Config::*field, double min, double max) {
+  return NumberKey(field, min, max, "a number of seconds (integer or float)");
+}
+
+// Rates: per second, an integer or a float.
+KeyCodec RateKey(double Config::*field, double min, double max) {
+  return NumberKey(field, min, max, "a number per second (integer or float)");
 }
 
 KeyCodec BoolKey(bool Config::*field) {
@@ -279,6 +378,257 @@ KeyCodec LogLevelKey(LogLevel Config::*field) {
           [=](const Config& config) { return QuoteTomlString(LogLevelName(config.*field)); }};
 }
 
+// --- Tokens ----------------------------------------------------------------
+//
+// A token's text never appears in a message or in FormatConfig's output: the
+// messages below say what is wrong with it, not what it is.
+
+constexpr const char* kRedacted = "\"<redacted>\"";
+
+bool CheckTokenText(std::string_view token, std::string* why) {
+  if (token.size() < kMinTokenBytes) {
+    *why = "too short: a token needs at least " + std::to_string(kMinTokenBytes) +
+           " bytes (make one with `openssl rand -hex 32`)";
+    return false;
+  }
+  if (token.size() > kMaxTokenBytes) {
+    *why = "too long: a token may have at most " + std::to_string(kMaxTokenBytes) + " bytes";
+    return false;
+  }
+  for (char c : token) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) {
+      *why = "a token may hold only printable ASCII characters, without spaces";
+      return false;
+    }
+  }
+  return true;
+}
+
+// Whitespace around a token in a file (an editor's final newline) is not part of it.
+std::string_view TrimSpace(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n\v\f";
+  const size_t begin = text.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return {};
+  return text.substr(begin, text.find_last_not_of(kSpace) - begin + 1);
+}
+
+// Reads the token in `file`: an absolute path, or one relative to
+// $CREDENTIALS_DIRECTORY, where systemd's LoadCredential= puts credentials.
+bool ReadTokenFile(const std::string& file, std::string* secret, std::string* why) {
+  if (file.empty() || file.find('\0') != std::string::npos) {
+    *why = "must be a file name";
+    return false;
+  }
+  std::string path = file;
+  if (file.front() != '/') {
+    const char* directory = std::getenv("CREDENTIALS_DIRECTORY");
+    if (directory == nullptr || *directory == '\0') {
+      *why = "relative path " + QuoteTomlString(file) +
+             " needs $CREDENTIALS_DIRECTORY (set by systemd for LoadCredential=), which is not "
+             "set; give an absolute path";
+      return false;
+    }
+    path = std::string(directory) + "/" + file;
+  }
+  std::string text;
+  int err = 0;
+  if (!ReadFile(path, &text, &err)) {
+    *why = "cannot read " + QuoteTomlString(path) + ": " + std::strerror(err);
+    return false;
+  }
+  const std::string_view token = TrimSpace(text);
+  if (token.empty()) {
+    *why = QuoteTomlString(path) + " is empty";
+    return false;
+  }
+  std::string problem;
+  if (!CheckTokenText(token, &problem)) {
+    *why = QuoteTomlString(path) + ": " + problem;
+    return false;
+  }
+  *secret = std::string(token);
+  return true;
+}
+
+// `token = "..."`
+bool ParseTokenValue(const toml::node& node, AccessToken* token, std::string* why) {
+  const toml::value<std::string>* value = node.as_string();
+  if (value == nullptr) {
+    *why = Expected("a string", node);
+    return false;
+  }
+  if (!CheckTokenText(value->get(), why)) return false;
+  token->secret = value->get();
+  token->file.clear();
+  return true;
+}
+
+// `token_file = "..."`
+bool ParseTokenFile(const toml::node& node, AccessToken* token, std::string* why) {
+  const toml::value<std::string>* value = node.as_string();
+  if (value == nullptr) {
+    *why = Expected("a string (a file name)", node);
+    return false;
+  }
+  if (!ReadTokenFile(value->get(), &token->secret, why)) return false;
+  token->file = value->get();
+  return true;
+}
+
+// `channels = ["backups-*", "alerts"]`
+bool ParseChannels(const toml::node& node, AccessToken* token, std::string* why) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) {
+    *why = Expected("an array of channel patterns", node);
+    return false;
+  }
+  if (array->empty()) {
+    *why = "must not be empty (leave it out to allow every channel)";
+    return false;
+  }
+  std::vector<std::string> channels;
+  for (const toml::node& item : *array) {
+    const toml::value<std::string>* pattern = item.as_string();
+    if (pattern == nullptr) {
+      *why = Expected("channel patterns (strings)", item);
+      return false;
+    }
+    if (!core::IsValidChannelPattern(pattern->get())) {
+      *why = QuoteTomlString(pattern->get()) +
+             " is not a channel pattern (a channel name of A-Z a-z 0-9 _ - . : @, "
+             "optionally ending in '*', or \"*\" alone)";
+      return false;
+    }
+    channels.push_back(pattern->get());
+  }
+  token->channels = std::move(channels);
+  return true;
+}
+
+KeyCodec SubscribeTokenKey() {
+  return {[](const toml::node& node, Config* config, std::string* why) {
+            return ParseTokenValue(node, &config->subscribe_token, why);
+          },
+          [](const Config& config) {
+            const AccessToken& token = config.subscribe_token;
+            return token.secret.empty() || !token.file.empty() ? std::string() : kRedacted;
+          }};
+}
+
+KeyCodec SubscribeTokenFileKey() {
+  return {[](const toml::node& node, Config* config, std::string* why) {
+            return ParseTokenFile(node, &config->subscribe_token, why);
+          },
+          [](const Config& config) {
+            const AccessToken& token = config.subscribe_token;
+            return token.file.empty() ? std::string() : QuoteTomlString(token.file);
+          }};
+}
+
+// The keys of one [[auth.publish]] or [[auth.admin]] entry.
+struct TokenKeyRule {
+  std::string_view key;
+  bool (*parse)(const toml::node& node, AccessToken* token, std::string* why);
+  bool publish_only;  ///< Only [[auth.publish]] has it.
+};
+
+constexpr TokenKeyRule kTokenKeys[] = {
+    {"token", ParseTokenValue, false},
+    {"token_file", ParseTokenFile, false},
+    {"channels", ParseChannels, true},
+};
+
+std::string UnknownTokenKeyMessage(std::string_view key, const std::string& list_name,
+                                   bool publish) {
+  std::vector<std::string_view> known;
+  for (const TokenKeyRule& rule : kTokenKeys) {
+    if (publish || !rule.publish_only) known.push_back(rule.key);
+  }
+  std::string message = "unknown key " + ShowKey(key) + " in [[" + list_name + "]]";
+  const std::string_view closest = ClosestMatch(key, known);
+  if (!closest.empty()) return message + "; did you mean " + ShowKey(closest) + "?";
+  if (!publish && key == "channels") return message + "; an admin token may use every channel";
+  std::vector<std::string> names(known.begin(), known.end());
+  return message + "; known keys: " + Join(names);
+}
+
+// One entry of the array; false (with the problem recorded) when it is unusable.
+bool ParseTokenEntry(const toml::table& table, const std::string& list_name,
+                     const std::string& entry, bool publish, AccessToken* token,
+                     ParseState* state) {
+  bool ok = true;
+  Line token_line = 0;
+  Line file_line = 0;
+  for (auto&& [key, node] : table) {
+    const Line line = node.source().begin.line;
+    const TokenKeyRule* rule = nullptr;
+    for (const TokenKeyRule& candidate : kTokenKeys) {
+      if (candidate.key == key.str() && (publish || !candidate.publish_only)) rule = &candidate;
+    }
+    if (rule == nullptr) {
+      state->problems.Add(KeyLine(key, node), UnknownTokenKeyMessage(key.str(), list_name, publish));
+      ok = false;
+      continue;
+    }
+    if (rule->key == "token") token_line = line;
+    if (rule->key == "token_file") file_line = line;
+    std::string why;
+    if (!rule->parse(node, token, &why)) {
+      state->problems.Add(line, entry + "." + std::string(key.str()) + ": " + why);
+      ok = false;
+    }
+  }
+  if (token_line != 0 && file_line != 0) {
+    state->problems.Add(std::max(token_line, file_line),
+                        entry + ": set token or token_file, not both");
+    return false;
+  }
+  if (token_line == 0 && file_line == 0) {
+    state->problems.Add(table.source().begin.line, entry + ": needs token or token_file");
+    return false;
+  }
+  return ok;
+}
+
+// [[auth.publish]] / [[auth.admin]]: an array of tables, one token each.
+KeyCodec TokenListKey(std::vector<AccessToken> Config::*field, bool publish) {
+  KeyCodec codec;
+  codec.nested = [=](const toml::node& node, const std::string& name, ParseState* state) {
+    const toml::array* array = node.as_array();
+    if (array == nullptr || !array->is_array_of_tables()) {
+      state->problems.Add(node.source().begin.line,
+                          name + ": expected an array of tables ([[" + name + "]]), got " +
+                              TypeName(node.type()));
+      return;
+    }
+    std::vector<AccessToken> tokens;
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::table& table = *array->get(i)->as_table();
+      const std::string entry = name + "[" + std::to_string(i + 1) + "]";
+      AccessToken token;
+      if (!ParseTokenEntry(table, name, entry, publish, &token, state)) continue;
+      state->tokens.push_back({entry, table.source().begin.line, token.secret});
+      tokens.push_back(std::move(token));
+    }
+    state->config.*field = std::move(tokens);
+  };
+  codec.format_blocks = [=](const std::string& name, const Config& config) {
+    std::string out;
+    for (const AccessToken& token : config.*field) {
+      out += "\n[[" + name + "]]\n";
+      out += token.file.empty() ? std::string("token = ") + kRedacted + "\n"
+                                : "token_file = " + QuoteTomlString(token.file) + "\n";
+      if (token.channels.empty()) continue;
+      std::vector<std::string> quoted;
+      for (const std::string& pattern : token.channels) quoted.push_back(QuoteTomlString(pattern));
+      out += "channels = [" + Join(quoted) + "]\n";
+    }
+    return out;
+  };
+  return codec;
+}
+
 // --- The table of keys -------------------------------------------------------
 
 struct KeyRule {
@@ -304,6 +654,16 @@ const std::vector<KeyRule>& Rules() {
        IntegerKey(&Config::max_subscriptions_per_client, 1, 100000)},
       {"limits", "max_name_bytes", IntegerKey(&Config::max_name_bytes, 1, 4096)},
       {"limits", "shutdown_timeout", SecondsKey(&Config::shutdown_timeout_s, 0.1, 300)},
+      {"limits", "max_queued_bytes_per_client",
+       IntegerKey(&Config::max_queued_bytes_per_client, 65536, 1073741824)},
+      {"limits", "connection_rate", RateKey(&Config::connection_rate, 0, 1000000)},
+      {"limits", "connection_burst", IntegerKey(&Config::connection_burst, 1, 1000000)},
+      {"limits", "publish_rate", RateKey(&Config::publish_rate, 0, 1000000)},
+      {"limits", "publish_burst", IntegerKey(&Config::publish_burst, 1, 1000000)},
+      {"auth", "subscribe_token", SubscribeTokenKey()},
+      {"auth", "subscribe_token_file", SubscribeTokenFileKey()},
+      {"auth", "publish", TokenListKey(&Config::publish_tokens, true)},
+      {"auth", "admin", TokenListKey(&Config::admin_tokens, false)},
       {"log", "level", LogLevelKey(&Config::log_level)},
   };
   return *rules;
@@ -364,43 +724,6 @@ std::string UnknownKeyMessage(std::string_view section, std::string_view key) {
 
 // --- The parse ---------------------------------------------------------------
 
-// Keeps the problem on the earliest line. toml++ tables iterate in key order,
-// not file order, so "the first problem found" would depend on key names.
-class Problems {
- public:
-  /// Records a problem at `line`; only the earliest one is kept.
-  void Add(Line line, std::string message) {
-    if (found_ && line >= line_) return;
-    found_ = true;
-    line_ = line;
-    message_ = std::move(message);
-  }
-  /// True when nothing is wrong.
-  bool None() const { return !found_; }
-  /// "FILE:LINE: message".
-  std::string Located(const std::string& file_name) const {
-    return file_name + ":" + std::to_string(line_) + ": " + message_;
-  }
-
- private:
-  bool found_ = false;
-  Line line_ = 0;
-  std::string message_;
-};
-
-struct ParseState {
-  Config config;
-  Problems problems;
-  std::map<std::string, Line> lines;  ///< "section.key" -> line of each key present.
-};
-
-// Where a key is named. A table's key is on the first header that mentions it
-// ("[server.x]" before "[server]"); fall back to the value for safety.
-Line KeyLine(const toml::key& key, const toml::node& node) {
-  const Line line = key.source().begin.line;
-  return line != 0 ? line : node.source().begin.line;
-}
-
 void ParseSection(std::string_view section, const toml::table& table, ParseState* state) {
   for (auto&& [key, node] : table) {
     const KeyRule* rule = FindRule(section, key.str());
@@ -411,6 +734,10 @@ void ParseSection(std::string_view section, const toml::table& table, ParseState
     const std::string name = std::string(section) + "." + std::string(key.str());
     const Line line = node.source().begin.line;
     state->lines[name] = line;
+    if (rule->codec.nested) {
+      rule->codec.nested(node, name, state);
+      continue;
+    }
     std::string why;
     if (!rule->codec.parse(node, &state->config, &why)) {
       state->problems.Add(line, name + ": " + why);
@@ -435,8 +762,7 @@ void ParseRoot(const toml::table& root, ParseState* state) {
   }
 }
 
-// Rules between keys, checked once every key is valid on its own.
-void CheckRelations(ParseState* state) {
+void CheckHeartbeat(ParseState* state) {
   const Config& config = state->config;
   if (config.heartbeat_timeout_s > config.heartbeat_interval_s) return;
   // Blame the timeout when the file sets it, else the interval that outgrew it.
@@ -448,34 +774,39 @@ void CheckRelations(ParseState* state) {
                                 FormatNumber(config.heartbeat_interval_s) + ")");
 }
 
-// Reads all of `path`; on failure returns false with errno's value in *err.
-bool ReadFile(const std::string& path, std::string* contents, int* err) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *err = errno;
-    return false;
+// One role per token: the same secret twice is a copy-and-paste slip, and
+// would make "which token is this" ambiguous.
+void CheckTokens(ParseState* state) {
+  const auto literal = state->lines.find("auth.subscribe_token");
+  const auto file = state->lines.find("auth.subscribe_token_file");
+  if (literal != state->lines.end() && file != state->lines.end()) {
+    state->problems.Add(std::max(literal->second, file->second),
+                        "auth: set subscribe_token or subscribe_token_file, not both");
+    return;
   }
-  char buffer[16384];
-  bool ok = true;
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n > 0) {
-      contents->append(buffer, static_cast<size_t>(n));
-      if (contents->size() > kMaxConfigBytes) {
-        *err = EFBIG;
-        ok = false;
-        break;
-      }
-    } else if (n == 0) {
-      break;
-    } else if (errno != EINTR) {
-      *err = errno;
-      ok = false;
-      break;
+  if (literal != state->lines.end() || file != state->lines.end()) {
+    const bool from_file = file != state->lines.end();
+    state->tokens.push_back({from_file ? "auth.subscribe_token_file" : "auth.subscribe_token",
+                             from_file ? file->second : literal->second,
+                             state->config.subscribe_token.secret});
+  }
+  std::vector<SeenToken>& tokens = state->tokens;
+  std::sort(tokens.begin(), tokens.end(),
+            [](const SeenToken& a, const SeenToken& b) { return a.line < b.line; });
+  for (size_t j = 1; j < tokens.size(); ++j) {
+    for (size_t i = 0; i < j; ++i) {
+      if (tokens[i].secret != tokens[j].secret) continue;
+      state->problems.Add(tokens[j].line, tokens[j].name + ": the same token as " +
+                                              tokens[i].name + "; give each token one role");
+      return;
     }
   }
-  ::close(fd);
-  return ok;
+}
+
+// Rules between keys, checked once every key is valid on its own.
+void CheckRelations(ParseState* state) {
+  CheckHeartbeat(state);
+  CheckTokens(state);
 }
 
 }  // namespace
@@ -554,15 +885,28 @@ bool LoadConfigFile(const std::string& path, Config* out, std::string* error) {
 std::string FormatConfig(const Config& config) {
   std::string out;
   std::string_view section;
+  std::string blocks;  // [[section.key]] tables go after the section's plain keys
   for (const KeyRule& rule : Rules()) {
     if (rule.section != section) {
+      out += blocks;
+      blocks.clear();
       section = rule.section;
       if (!out.empty()) out += '\n';
       out += "[" + std::string(section) + "]\n";
+      if (section == "auth" && config.subscribe_token.secret.empty() &&
+          config.publish_tokens.empty() && config.admin_tokens.empty()) {
+        out += "# no tokens: /ws is open, the API answers loopback peers only\n";
+      }
     }
-    out += std::string(rule.key) + " = " + rule.codec.format(config) + "\n";
+    const std::string name = std::string(rule.section) + "." + std::string(rule.key);
+    if (rule.codec.format_blocks) {
+      blocks += rule.codec.format_blocks(name, config);
+      continue;
+    }
+    const std::string value = rule.codec.format(config);
+    if (!value.empty()) out += std::string(rule.key) + " = " + value + "\n";
   }
-  return out;
+  return out + blocks;
 }
 
 }  // namespace notifyd::config

@@ -3,6 +3,8 @@
 // `notifyd --check-config`. Every key is optional; a missing key keeps its
 // Config{} default. Unknown sections and keys, wrong types and out-of-range
 // values are errors, never silently ignored or clamped. No exceptions escape.
+// Token files ([auth] token_file, subscribe_token_file) are read while parsing;
+// no message and no FormatConfig output ever contains a token.
 #pragma once
 
 #include <string>
@@ -15,6 +17,7 @@ namespace notifyd::config {
 /// Parses TOML text into *out, starting from Config{} defaults for keys not present.
 /// On failure returns false, leaves *out unchanged and sets *error to
 /// "FILE:LINE: message" (FILE = file_name) for the earliest problem in the text.
+/// A relative token_file is read from $CREDENTIALS_DIRECTORY (an error when unset).
 bool ParseConfigText(std::string_view text, const std::string& file_name, Config* out,
                      std::string* error);
 
@@ -23,7 +26,8 @@ bool ParseConfigText(std::string_view text, const std::string& file_name, Config
 bool LoadConfigFile(const std::string& path, Config* out, std::string* error);
 
 /// The effective config as TOML text with every key (used by `notifyd --check-config`).
-/// Parsing the output again gives an equal Config.
+/// Literal tokens are written as token = "<redacted>", token files by name; with
+/// no literal token, parsing the output again gives an equal Config.
 std::string FormatConfig(const Config& config);
 
 /// `text` as a quoted TOML basic string, with quotes, backslashes and control

@@ -2,6 +2,9 @@
 
 #include <strings.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/channel_name.h"
@@ -28,8 +31,23 @@ bool IsJsonContentType(std::string_view content_type) {
   return media.size() == kJson.size() && strncasecmp(media.data(), kJson.data(), kJson.size()) == 0;
 }
 
-// Routes that only loopback peers may use while no tokens are configured.
+// Routes that only loopback peers may use while no tokens are configured,
+// and that need a token once tokens are.
 bool IsProtectedPath(std::string_view path) { return path.substr(0, 5) == "/api/"; }
+
+// RFC 6750 §3: a missing token gets the bare challenge, a wrong one says so.
+Response Unauthorized(bool token_sent, std::string_view details) {
+  Response r = JsonError(401, "Unauthorized", details);
+  r.SetHeader("WWW-Authenticate", token_sent ? R"(Bearer realm="notifyd", error="invalid_token")"
+                                             : R"(Bearer realm="notifyd")");
+  return r;
+}
+
+std::string FormatRate(double rate) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", rate);
+  return text;
+}
 
 }  // namespace
 
@@ -37,8 +55,32 @@ Response JsonError(int status, std::string_view error, std::string_view details)
   return Json(status, protocol::EncodeHttpError(error, details));
 }
 
+namespace {
+
+// A valid token that may not do this (403), or nullopt.
+std::optional<Response> CheckGrant(const Access::Grant& grant, bool publish, const Request& request,
+                                   const Match& match) {
+  if (!publish) {
+    if (grant.MayRead()) return std::nullopt;
+    return JsonError(403, "Forbidden", "only an admin token may read " + request.path);
+  }
+  if (grant.role == Access::Role::kSubscribe) {
+    return JsonError(403, "Forbidden", "the subscribe token may not publish");
+  }
+  // An invalid channel name is the handler's 400, whoever asks.
+  const std::string& channel = match.params.front().second;
+  if (!core::IsValidChannelName(channel) || grant.MayPublish(channel)) return std::nullopt;
+  return JsonError(403, "Forbidden", "this token may not publish to " + channel);
+}
+
+}  // namespace
+
 Api::Api(core::Hub& hub, const core::Clock& clock, core::Counters& counters, StatsSource stats)
-    : hub_(hub), clock_(clock), counters_(counters), stats_(std::move(stats)) {
+    : hub_(hub),
+      clock_(clock),
+      counters_(counters),
+      stats_(std::move(stats)),
+      publish_limiter_(clock) {
   using namespace std::placeholders;
   router_.Add("POST", "/api/notify/{channel}", std::bind(&Api::Publish, this, _1, _2));
   router_.Add("GET", "/api/channels", std::bind(&Api::Channels, this, _1, _2));
@@ -52,6 +94,34 @@ Api::Api(core::Hub& hub, const core::Clock& clock, core::Counters& counters, Sta
 void Api::Configure(const config::Config& config) {
   cors_origin_ = config.cors_origin;
   max_body_bytes_ = config.max_body_bytes;
+  access_.Configure(config);
+  publish_limiter_.Configure(config.publish_rate, config.publish_burst);
+}
+
+std::optional<Response> Api::AuthorizeSubscribe(const Request& request) {
+  if (!access_.subscribe_token_required()) return std::nullopt;
+  std::string_view token;
+  std::string query_token;
+  bool sent = BearerToken(request.Header("Authorization"), &token);
+  if (!sent && QueryParam(request.query, "token", &query_token)) {
+    token = query_token;
+    sent = true;
+  }
+  const Access::Grant* grant = sent ? access_.Find(token) : nullptr;
+  Response refusal;
+  if (grant == nullptr) {
+    ++counters_.auth_failures;
+    refusal = Unauthorized(sent, sent ? "the token is not valid"
+                                      : "send the subscribe token as ?token= or in an "
+                                        "Authorization: Bearer header");
+  } else if (grant->role == Access::Role::kPublish) {
+    ++counters_.forbidden;
+    refusal = JsonError(403, "Forbidden", "a publish token may not subscribe");
+  } else {
+    return std::nullopt;
+  }
+  AddCommonHeaders(&refusal);
+  return refusal;
 }
 
 Response Api::Handle(const Request& request) {
@@ -77,12 +147,56 @@ Response Api::Dispatch(const Request& request) {
     case Match::kFound:
       break;
   }
-  if (IsProtectedPath(request.path) && !IsLoopback(request.peer_address)) {
-    ++counters_.forbidden;
-    return JsonError(403, "Forbidden",
-                     "the API answers only loopback clients while no tokens are configured");
+  if (IsProtectedPath(request.path)) {
+    if (std::optional<Response> refusal = Authorize(request, match)) return std::move(*refusal);
   }
   return (*match.handler)(request, match.params);
+}
+
+std::optional<Response> Api::Authorize(const Request& request, const Match& match) {
+  // The only POST under /api/ is publish; the rest are reads, for admins.
+  const bool publish = request.method == "POST";
+  const Access::Grant* grant = nullptr;
+  if (!access_.api_tokens()) {
+    if (!IsLoopback(request.peer_address)) {
+      ++counters_.forbidden;
+      return JsonError(403, "Forbidden",
+                       "the API answers only loopback clients while no tokens are configured");
+    }
+  } else {
+    std::string_view token;
+    const bool sent = BearerToken(request.Header("Authorization"), &token);
+    grant = sent ? access_.Find(token) : nullptr;
+    if (grant == nullptr) {
+      ++counters_.auth_failures;
+      return Unauthorized(sent, sent ? "the token is not valid"
+                                     : "send a token in an Authorization: Bearer header");
+    }
+    if (std::optional<Response> refusal = CheckGrant(*grant, publish, request, match)) {
+      ++counters_.forbidden;
+      return refusal;
+    }
+  }
+  if (publish) return LimitPublishRate(grant, request);
+  return std::nullopt;
+}
+
+std::optional<Response> Api::LimitPublishRate(const Access::Grant* grant, const Request& request) {
+  // One bucket per token (its digest, never the token itself), else per peer.
+  const std::string key =
+      grant != nullptr ? "t" + std::string(reinterpret_cast<const char*>(grant->digest.data()),
+                                           grant->digest.size())
+                       : "a" + request.peer_address;
+  double retry_after_s = 0;
+  if (publish_limiter_.Allow(key, &retry_after_s)) return std::nullopt;
+  ++counters_.publishes_rate_limited;
+  const int64_t seconds = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(retry_after_s)));
+  Response r = JsonError(429, "Too many requests",
+                         "over the publish rate of " + FormatRate(publish_limiter_.rate()) +
+                             " per second (burst " + std::to_string(publish_limiter_.burst()) +
+                             "); retry after " + std::to_string(seconds) + " s");
+  r.SetHeader("Retry-After", std::to_string(seconds));
+  return r;
 }
 
 void Api::AddCommonHeaders(Response* response) const {

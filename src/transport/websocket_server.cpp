@@ -1,8 +1,12 @@
 #include "transport/websocket_server.h"
 
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <chrono>
@@ -10,9 +14,11 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <websocketpp/concurrency/none.hpp>
 #include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/server.hpp>
 
+#include "core/rate_limiter.h"
 #include "protocol/messages.h"
 #include "version.h"
 
@@ -58,7 +64,10 @@ class SpdlogPolicy {
 struct Config : websocketpp::config::asio {
   typedef Config type;
   typedef websocketpp::config::asio base;
-  typedef base::concurrency_type concurrency_type;
+  // One io thread touches every connection (TECH-NOTES §3), so websocketpp's
+  // mutexes and strands are pure cost: callgrind counted 12 lock/unlock pairs
+  // and 2 strand dispatches per delivery with them (docs/BENCHMARKS.md).
+  typedef websocketpp::concurrency::none concurrency_type;
   typedef base::request_type request_type;
   typedef base::response_type response_type;
   typedef base::message_type message_type;
@@ -74,12 +83,15 @@ struct Config : websocketpp::config::asio {
     typedef type::request_type request_type;
     typedef type::response_type response_type;
     typedef websocketpp::transport::asio::basic_socket::endpoint socket_type;
+    static const bool enable_multithreading = false;
   };
   typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
   // Clients send small commands; 4 KiB keeps the worst case per connection
   // bounded (TECH-NOTES §4).
   static const size_t connection_read_buffer_size = 4096;
-  static const wlog::level alog_level = wlog::alevel::fail;
+  // No access channels at all: their lines carry the request URI, which may
+  // hold a ?token=. notifyd logs connections and refusals itself.
+  static const wlog::level alog_level = wlog::alevel::none;
   static const wlog::level elog_level = wlog::elevel::info | wlog::elevel::warn |
                                         wlog::elevel::rerror | wlog::elevel::fatal;
 };
@@ -91,6 +103,11 @@ using Message = Config::message_type;
 namespace close_code = websocketpp::close::status;
 
 constexpr const char* kWsPath = "/ws";
+// How long a client dropped for not reading gets for its close handshake.
+constexpr int64_t kDropGraceMs = 2000;
+// Closed connections after which freed memory is handed back to the system.
+constexpr uint64_t kTrimAfterCloses = 256;
+constexpr uint64_t kTrimWhenIdleAfter = 16;
 constexpr const char* kEchoPath = "/ws/echo";
 
 std::string PathOf(const std::string& resource) { return resource.substr(0, resource.find('?')); }
@@ -123,17 +140,34 @@ Server::message_ptr PreparedMessage(const core::Frame& frame) {
 // One open WebSocket connection. For /ws it is the hub's Subscriber.
 class Session final : public core::Subscriber {
  public:
-  Session(ConnectionPtr con, bool echo, std::string peer, int64_t now_ms)
+  /// Called (once) when the client's outbound queue would pass the cap.
+  using OverflowHandler = std::function<void(Session*)>;
+
+  Session(ConnectionPtr con, bool echo, std::string peer, int64_t now_ms,
+          const size_t& max_queued, OverflowHandler on_overflow)
       : con(std::move(con)), echo(echo), peer(std::move(peer)), last_heard_ms(now_ms),
-        last_ping_ms(now_ms) {}
+        last_ping_ms(now_ms), max_queued_(max_queued), on_overflow_(std::move(on_overflow)) {}
 
   void Deliver(const core::FramePtr& frame) override {
+    if (!Admit(frame->text.size())) return;
     con->send(PreparedMessage(*frame));  // fails harmlessly once the connection is closing
   }
 
   void SendText(const std::string& text) {
+    if (!Admit(text.size())) return;
     websocketpp::lib::error_code ec = con->send(text, websocketpp::frame::opcode::text);
     if (ec) spdlog::debug("send to {} failed: {}", peer, ec.message());
+  }
+
+  /// True when `bytes` more fit under the cap. websocketpp's count misses the
+  /// batch already being written (TECH-NOTES §7), but that batch was itself
+  /// admitted under the cap, so a stuck client holds at most about twice it.
+  bool Admit(size_t bytes) {
+    if (overflowed) return false;
+    if (con->get_buffered_amount() + bytes <= max_queued_) return true;
+    overflowed = true;
+    on_overflow_(this);
+    return false;
   }
 
   ConnectionPtr con;
@@ -144,19 +178,24 @@ class Session final : public core::Subscriber {
   int64_t last_heard_ms;
   int64_t last_ping_ms;
   bool closing = false;
+  bool overflowed = false;     ///< Over the outbound cap: nothing more is queued.
+  int64_t dropped_at_ms = -1;  ///< When it was closed for overflowing, or -1.
+
+ private:
+  const size_t& max_queued_;
+  OverflowHandler on_overflow_;
 };
 
 class WebSocketServer::Impl {
  public:
   Impl(asio::io_context& io, core::Hub& hub, http::Api& api, const core::Clock& clock,
        core::Counters& counters)
-      : io_(io), hub_(hub), api_(api), clock_(clock), counters_(counters), sweep_(io),
-        shutdown_timer_(io) {
+      : io_(io), hub_(hub), api_(api), clock_(clock), counters_(counters),
+        connection_limiter_(clock), sweep_(io), shutdown_timer_(io) {
     server_.init_asio(&io_);
     // Everything is registered before start_accept(): the pre-created first
     // connection copies the handlers set at that moment (TECH-NOTES §5).
     server_.clear_access_channels(wlog::alevel::all);
-    server_.set_access_channels(wlog::alevel::fail);
     server_.clear_error_channels(wlog::elevel::all);
     server_.set_error_channels(wlog::elevel::warn | wlog::elevel::rerror | wlog::elevel::fatal);
     server_.set_reuse_addr(true);
@@ -186,6 +225,8 @@ class WebSocketServer::Impl {
 
   void Configure(const config::Config& c) {
     config_ = c;
+    max_queued_ = c.max_queued_bytes_per_client;
+    connection_limiter_.Configure(c.connection_rate, c.connection_burst);
     server_.set_max_message_size(c.max_frame_bytes);
     // Bodies up to 4x the limit are read and answered with a JSON 413 by the
     // API; beyond that websocketpp refuses them itself (bare 413) unread.
@@ -327,10 +368,18 @@ class WebSocketServer::Impl {
     ConnectionPtr con = server_.get_con_from_hdl(h);
     std::string path = PathOf(con->get_resource());
     http::Response refusal;
+    std::optional<http::Response> denied;
     if (shutting_down_) {
       refusal = http::JsonError(503, "Service unavailable", "the server is shutting down");
     } else if (path != kWsPath && !(path == kEchoPath && config_.echo_enabled)) {
       refusal = http::JsonError(404, "Not found", "no WebSocket endpoint at " + path);
+    } else if (denied = api_.AuthorizeSubscribe(ToHttpRequest(con)); denied) {
+      refusal = std::move(*denied);
+    } else if (double retry = 0; !connection_limiter_.Allow(PeerAddress(con), &retry)) {
+      ++counters_.connections_rate_limited;
+      refusal = http::JsonError(429, "Too many requests",
+                                "too many new connections from this address; retry later");
+      refusal.SetHeader("Retry-After", std::to_string(std::max<int64_t>(1, std::ceil(retry))));
     } else if (sessions_.size() >= config_.max_connections) {
       ++counters_.connections_over_limit;
       refusal = http::JsonError(503, "Service unavailable",
@@ -341,6 +390,8 @@ class WebSocketServer::Impl {
     } else {
       return true;
     }
+    spdlog::debug("refused a WebSocket upgrade from {} to {}: {}", PeerAddress(con), path,
+                  refusal.status);
     api_.AddCommonHeaders(&refusal);
     con->set_status(static_cast<websocketpp::http::status_code::value>(refusal.status));
     for (const auto& [k, v] : refusal.headers) con->replace_header(k, v);
@@ -351,7 +402,8 @@ class WebSocketServer::Impl {
   void OnOpen(Hdl h) {
     ConnectionPtr con = server_.get_con_from_hdl(h);
     bool echo = PathOf(con->get_resource()) == kEchoPath;
-    auto session = std::make_unique<Session>(con, echo, PeerAddress(con), clock_.MonotonicMillis());
+    auto session = std::make_unique<Session>(con, echo, PeerAddress(con), clock_.MonotonicMillis(),
+                                             max_queued_, [this](Session* s) { Overflowed(s); });
     Session* s = session.get();
     sessions_.emplace(h, std::move(session));
     if (echo) {
@@ -368,6 +420,21 @@ class WebSocketServer::Impl {
     s->SendText(protocol::EncodeWelcome(info.id));
   }
 
+  // A client that does not read what it is sent: stop queueing for it and
+  // close it with 1008; the sweep terminates it if the close cannot get out.
+  void Overflowed(Session* s) {
+    ++counters_.slow_clients_dropped;
+    spdlog::warn("client {} ({}) dropped: more than {} bytes queued for it (not reading)",
+                 s->echo ? "echo" : s->client_id, s->peer, max_queued_);
+    s->closing = true;
+    s->dropped_at_ms = clock_.MonotonicMillis();
+    ConnectionPtr con = s->con;
+    asio::post(io_, [con] {
+      websocketpp::lib::error_code ec;
+      con->close(close_code::policy_violation, "Outbound queue limit exceeded", ec);
+    });
+  }
+
   void OnClose(Hdl h) {
     auto it = sessions_.find(h);
     if (it == sessions_.end()) return;
@@ -381,6 +448,11 @@ class WebSocketServer::Impl {
     spdlog::debug("client {} ({}) disconnected: close code {}", s->echo ? "echo" : s->client_id,
                   s->peer, s->con->get_remote_close_code());
     sessions_.erase(it);
+    ++closed_since_trim_;
+    if (sessions_.empty() && closed_since_trim_ >= kTrimWhenIdleAfter) {
+      malloc_trim(0);  // everyone left: hand the memory back now
+      closed_since_trim_ = 0;
+    }
     if (shutting_down_ && sessions_.empty()) FinishShutdown();
   }
 
@@ -458,9 +530,8 @@ class WebSocketServer::Impl {
     }
   }
 
-  void OnHttp(Hdl h) {
-    ConnectionPtr con = server_.get_con_from_hdl(h);
-    auto start = std::chrono::steady_clock::now();
+  // The plain request that http::Api works on.
+  static http::Request ToHttpRequest(const ConnectionPtr& con) {
     const auto& raw = con->get_request();
     http::Request req;
     req.method = raw.get_method();
@@ -471,6 +542,13 @@ class WebSocketServer::Impl {
     for (const auto& [k, v] : raw.get_headers()) req.headers.emplace_back(k, v);
     req.body = raw.get_body();
     req.peer_address = PeerAddress(con);
+    return req;
+  }
+
+  void OnHttp(Hdl h) {
+    ConnectionPtr con = server_.get_con_from_hdl(h);
+    auto start = std::chrono::steady_clock::now();
+    http::Request req = ToHttpRequest(con);
     http::Response resp = api_.Handle(req);
     con->set_status(static_cast<websocketpp::http::status_code::value>(resp.status));
     for (const auto& [k, v] : resp.headers) con->replace_header(k, v);
@@ -498,7 +576,12 @@ class WebSocketServer::Impl {
     int64_t now = clock_.MonotonicMillis();
     std::string heartbeat;
     std::vector<ConnectionPtr> silent;
+    std::vector<ConnectionPtr> stuck;
     for (auto& [hdl, s] : sessions_) {
+      if (s->dropped_at_ms >= 0 && now - s->dropped_at_ms >= kDropGraceMs) {
+        s->dropped_at_ms = -1;
+        stuck.push_back(s->con);
+      }
       if (s->closing) continue;
       websocketpp::lib::error_code ec;
       if (now - s->last_heard_ms >= timeout_ms_) {
@@ -520,6 +603,20 @@ class WebSocketServer::Impl {
       websocketpp::lib::error_code ec;
       con->close(close_code::normal, "Ping timeout", ec);
     }
+    for (const ConnectionPtr& con : stuck) {
+      websocketpp::lib::error_code ec;
+      con->terminate(ec);
+    }
+    TrimMemory(now);
+  }
+
+  // glibc keeps freed memory (TECH-NOTES §4); give it back once many
+  // connections have gone, at most once a second.
+  void TrimMemory(int64_t now) {
+    if (closed_since_trim_ < kTrimAfterCloses || now - last_trim_ms_ < 1000) return;
+    malloc_trim(0);
+    closed_since_trim_ = 0;
+    last_trim_ms_ = now;
   }
 
   void StartServing() {
@@ -579,6 +676,10 @@ class WebSocketServer::Impl {
   http::Api& api_;
   const core::Clock& clock_;
   core::Counters& counters_;
+  core::RateLimiter connection_limiter_;
+  size_t max_queued_ = 4194304;
+  uint64_t closed_since_trim_ = 0;
+  int64_t last_trim_ms_ = -1000000;
   Server server_;
   config::Config config_;
   std::map<Hdl, std::unique_ptr<Session>, std::owner_less<Hdl>> sessions_;

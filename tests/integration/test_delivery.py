@@ -9,6 +9,8 @@ N = 200
 
 
 class DeliveryTest(DaemonTestCase):
+    # These tests publish hundreds of notifications at once from one address.
+    config = {"limits": {"publish_rate": 0}}
     async def publish(self, channel, payload):
         s, _h, r = await self.d.ahttp_json("POST", f"/api/notify/{channel}", payload)
         self.assertEqual(s, 200, r)

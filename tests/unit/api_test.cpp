@@ -480,6 +480,8 @@ TEST_F(ApiTest, RemotePeerIsForbiddenOnApi) {
   for (const char* path : {"/api/channels", "/api/stats", "/api/clients"}) {
     ExpectJsonError(api_.Handle(Get(path, kRemote)), 403, "Forbidden");
   }
+  EXPECT_EQ(counters_.forbidden, 4u);
+  EXPECT_EQ(counters_.auth_failures, 0u);
 }
 
 TEST_F(ApiTest, RemotePeerMayUseHealth) {

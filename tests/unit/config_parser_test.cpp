@@ -57,6 +57,11 @@ Config NonDefault() {
   c.max_subscriptions_per_client = 3;
   c.max_name_bytes = 64;
   c.shutdown_timeout_s = 0.1;
+  c.max_queued_bytes_per_client = 65536;
+  c.connection_rate = 0.5;
+  c.connection_burst = 7;
+  c.publish_rate = 0;
+  c.publish_burst = 1000000;
   c.log_level = LogLevel::kDebug;
   return c;
 }
@@ -128,6 +133,11 @@ max_body_bytes = 1048576
 max_subscriptions_per_client = 3
 max_name_bytes = 64
 shutdown_timeout = 0.1
+max_queued_bytes_per_client = 65536
+connection_rate = 0.5
+connection_burst = 7
+publish_rate = 0
+publish_burst = 1000000
 
 [log]
 level = "debug"
@@ -212,7 +222,7 @@ TEST(ConfigParserTest, UnknownSection) {
 
   const std::string far = ParseError("[server]\n[storage]\n");
   EXPECT_TRUE(StartsWith(far, "notifyd.conf:2: unknown section [storage]")) << far;
-  EXPECT_NE(far.find("[server], [heartbeat], [limits], [log]"), std::string::npos) << far;
+  EXPECT_NE(far.find("[server], [heartbeat], [limits], [auth], [log]"), std::string::npos) << far;
 }
 
 TEST(ConfigParserTest, UnknownSectionWithOddNameIsQuoted) {
@@ -283,6 +293,11 @@ TEST(ConfigParserTest, WrongTypes) {
             "notifyd.conf:2: log.level: expected a string, got an integer");
   EXPECT_EQ(ParseError("[log]\nlevel = { name = \"info\" }\n"),
             "notifyd.conf:2: log.level: expected a string, got a table");
+  EXPECT_EQ(ParseError("[limits]\npublish_rate = \"fast\"\n"),
+            "notifyd.conf:2: limits.publish_rate: expected a number per second (integer or "
+            "float), got a string");
+  EXPECT_EQ(ParseError("[limits]\nconnection_burst = 1.5\n"),
+            "notifyd.conf:2: limits.connection_burst: expected an integer, got a float");
 }
 
 // Every numeric key: both ends accepted, one step past each end refused.
@@ -341,7 +356,14 @@ INSTANTIATE_TEST_SUITE_P(
         RangeCase{"limits", "max_subscriptions_per_client", "0", "1", "100000", "100001",
                   "(1..100000)"},
         RangeCase{"limits", "max_name_bytes", "0", "1", "4096", "4097", "(1..4096)"},
-        RangeCase{"limits", "shutdown_timeout", "0.09", "0.1", "300", "300.5", "(0.1..300)"}));
+        RangeCase{"limits", "shutdown_timeout", "0.09", "0.1", "300", "300.5", "(0.1..300)"},
+        RangeCase{"limits", "max_queued_bytes_per_client", "65535", "65536", "1073741824",
+                  "1073741825", "(65536..1073741824)"},
+        RangeCase{"limits", "connection_rate", "-0.5", "0", "1000000", "1000000.5",
+                  "(0..1000000)"},
+        RangeCase{"limits", "connection_burst", "0", "1", "1000000", "1000001", "(1..1000000)"},
+        RangeCase{"limits", "publish_rate", "-1", "0", "1000000", "1000001", "(0..1000000)"},
+        RangeCase{"limits", "publish_burst", "0", "1", "1000000", "1000001", "(1..1000000)"}));
 
 TEST(ConfigParserTest, OutOfRangeMessage) {
   EXPECT_EQ(ParseError("[server]\n\n\n\nport = 70000\n"),
@@ -457,12 +479,12 @@ TEST(ConfigParserTest, ShippedConfigSetsEveryKey) {
   std::string line;
   int keys = 0;
   while (std::getline(lines, line)) {
-    if (line.empty() || line[0] == '[') continue;
+    if (line.empty() || line[0] == '[' || line[0] == '#') continue;
     const std::string key = line.substr(0, line.find(" = ") + 3);
     EXPECT_NE(shipped.find("\n" + key), std::string::npos) << key;
     ++keys;
   }
-  EXPECT_EQ(keys, 13);
+  EXPECT_EQ(keys, 18);
 }
 
 TEST(ConfigParserTest, FormatConfigRoundTrips) {
@@ -500,6 +522,14 @@ TEST(ConfigParserTest, FormatConfigListsEveryKeyBySection) {
             "max_subscriptions_per_client = 256\n"
             "max_name_bytes = 128\n"
             "shutdown_timeout = 5.0\n"
+            "max_queued_bytes_per_client = 4194304\n"
+            "connection_rate = 20.0\n"
+            "connection_burst = 100\n"
+            "publish_rate = 50.0\n"
+            "publish_burst = 100\n"
+            "\n"
+            "[auth]\n"
+            "# no tokens: /ws is open, the API answers loopback peers only\n"
             "\n"
             "[log]\n"
             "level = \"info\"\n");
@@ -602,6 +632,36 @@ TEST(ConfigTest, EqualityComparesEveryField) {
   EXPECT_NE(c, base);
   c = base;
   c.max_name_bytes = 1;
+  EXPECT_NE(c, base);
+  c = base;
+  c.max_queued_bytes_per_client = 65536;
+  EXPECT_NE(c, base);
+  c = base;
+  c.connection_rate = 0;
+  EXPECT_NE(c, base);
+  c = base;
+  c.connection_burst = 1;
+  EXPECT_NE(c, base);
+  c = base;
+  c.publish_rate = 1;
+  EXPECT_NE(c, base);
+  c = base;
+  c.publish_burst = 1;
+  EXPECT_NE(c, base);
+  c = base;
+  c.subscribe_token.secret = "0123456789abcdef";
+  EXPECT_NE(c, base);
+  c = base;
+  c.publish_tokens.push_back({"0123456789abcdef", "", {}});
+  EXPECT_NE(c, base);
+  Config with_channels = c;
+  with_channels.publish_tokens[0].channels = {"a"};
+  EXPECT_NE(with_channels, c);
+  Config from_file = c;
+  from_file.publish_tokens[0].file = "/x";
+  EXPECT_NE(from_file, c);
+  c = base;
+  c.admin_tokens.push_back({"0123456789abcdef", "", {}});
   EXPECT_NE(c, base);
   c = base;
   c.log_level = LogLevel::kOff;

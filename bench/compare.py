@@ -1,0 +1,353 @@
+#!/usr/bin/python3
+"""notifyd vs Nchan, side by side on this machine (docs/BENCHMARKS.md).
+
+Starts notifyd and Nchan (Debian nginx-light + libnginx-mod-nchan) on loopback
+ports under a temporary directory, runs every scenario of notifyd-bench against
+each in alternation (a fresh server for every run), and prints every figure for
+both with the ratio notifyd/Nchan (medians of --reps repetitions). Writes
+results.json (every raw run), results.md (the table) and fanout.dat (the plot
+data) into --out.
+
+    bench/compare.py --build build            # full run, ~12 minutes
+    bench/compare.py --build build --quick    # ~1.5 minutes, for CI
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+NOTIFYD_CONF = """[server]
+listen = "127.0.0.1"
+port = {port}
+echo = false
+[heartbeat]
+interval = 30
+timeout = 60
+[limits]
+max_connections = 100000
+max_frame_bytes = 65536
+max_body_bytes = 65536
+[log]
+level = "warn"
+"""
+
+# One nginx worker: notifyd runs one event loop, so both servers get one core
+# for their work and the load generator the other. worker_connections is above
+# the fd limit because Nchan uses more nginx connection slots than sockets
+# (with 20000 it refused ~250 of 19,000 subscribers: "worker_connections are
+# not enough"); the open-files limit stays 20000, as for notifyd. Nchan keeps no message
+# history (notifyd has none) and new subscribers start at the next message.
+NGINX_CONF = """load_module {module};
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+master_process {master};
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 40000; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/tmp/body;
+  proxy_temp_path {dir}/tmp/proxy;
+  fastcgi_temp_path {dir}/tmp/fastcgi;
+  uwsgi_temp_path {dir}/tmp/uwsgi;
+  scgi_temp_path {dir}/tmp/scgi;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location ~ ^/sub/([\\w.:@-]+)$ {{
+      nchan_subscriber websocket;
+      nchan_channel_id $1;
+      nchan_subscriber_first_message newest;
+    }}
+    location ~ ^/pub/([\\w.:@-]+)$ {{
+      nchan_publisher;
+      nchan_channel_id $1;
+      nchan_store_messages off;
+    }}
+  }}
+}}
+"""
+
+NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def wait_port(port, timeout=15.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def port_free(port):
+    with socket.socket() as s:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+class Server:
+    """A notifyd or Nchan process we started (and stop: only by its pid)."""
+
+    def __init__(self, kind, args, workdir, port, wrapper=None):
+        self.kind, self.args, self.dir, self.port = kind, args, workdir, port
+        self.wrapper = wrapper or []
+        self.proc = None
+
+    def start(self):
+        if not port_free(self.port):
+            raise SystemExit(f"port {self.port} is busy: pick others with --port-base")
+        d = os.path.join(self.dir, self.kind)
+        os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+        logf = open(os.path.join(d, "server.log"), "ab")
+        if self.kind == "notifyd":
+            conf = os.path.join(d, "notifyd.toml")
+            with open(conf, "w") as f:
+                f.write(NOTIFYD_CONF.format(port=self.port))
+            cmd = [self.args.notifyd, "--config", conf]
+        else:
+            conf = os.path.join(d, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(module=NCHAN_MODULE, dir=d, port=self.port,
+                                          master="off" if self.wrapper else "on"))
+            cmd = [self.args.nginx, "-p", d, "-c", conf]
+        self.proc = subprocess.Popen(self.wrapper + cmd, stdout=logf, stderr=logf,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        if not wait_port(self.port, 120 if self.wrapper else 15):
+            self.stop()
+            raise SystemExit(f"{self.kind} did not start; see {d}/server.log")
+        time.sleep(0.3 if not self.wrapper else 2)
+        return self.proc.pid
+
+    def stop(self):
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # nginx master stops its workers
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+        # Let the kernel retire the sockets of the last run (bounded).
+        for _ in range(100):
+            if port_free(self.port):
+                break
+            time.sleep(0.1)
+
+
+def run_bench(args, kind, port, pid, scenario, extra):
+    cmd = [args.bench, "--target", kind, "--port", str(port), "--pid", str(pid), scenario] + extra
+    log("  $", " ".join(cmd[0:1] + ["--target", kind, "..."] + [scenario] + extra))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=600)
+    for line in p.stderr.splitlines():
+        log("   ", line)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        raise SystemExit(f"notifyd-bench printed no result (rc {p.returncode})")
+    return json.loads(lines[-1])
+
+
+def plan(quick):
+    """(key, scenario, args, figures) -- figures: [(field, label, better)]"""
+    lat = [("lat_p50_ms", "p50 latency ms", "low"), ("lat_p99_ms", "p99 latency ms", "low"),
+           ("lat_max_ms", "max latency ms", "low")]
+    cpu = [("cpu_s_per_M", "server CPU s per 1M deliveries", "low")]
+    loss = [("loss", "lost notifications", "low")]
+    fan = [(1000, 20, 3)] if quick else [(100, 20, 10), (1000, 20, 10), (5000, 10, 10),
+                                         (10000, 5, 10)]
+    idle = [2000] if quick else [10000, 19000]
+    p = []
+    for n in idle:
+        p.append((f"idle {n}", "idle", ["--conns", str(n), "--channels", "100"],
+                  [("rss_per_conn_kb", "server RSS per connection KB", "low"),
+                   ("establish_s", "time to establish s", "low"),
+                   ("cpu_per_conn_us", "server CPU us per connection established", "low")]))
+    for s, r, d in fan:
+        p.append((f"fanout {s}x{r}/s", "fanout",
+                  ["--subs", str(s), "--rate", str(r), "--duration", str(d)],
+                  cpu + lat + [("deliveries_per_s", "deliveries/s", "high")] + loss))
+    ss, sp = (1000, 50) if quick else (10000, 100)
+    p.append((f"saturate {ss}x{sp}", "fanout",
+              ["--subs", str(ss), "--saturate", "--publishes", str(sp)],
+              [("deliveries_per_s", "deliveries/s", "high")] + cpu +
+              [("lat_p99_ms", "p99 latency ms", "low")] + loss))
+    dur = "2" if quick else "5"
+    for s in (0, 100):
+        p.append((f"publish {s} subs", "publish",
+                  ["--subs", str(s), "--duration", dur, "--concurrency", "4"],
+                  [("publishes_per_s", "publishes/s", "high"),
+                   ("cpu_us_per_publish", "server CPU us per publish", "low")] + loss))
+    rounds, conns = (3, 1000) if quick else (6, 2000)
+    p.append((f"churn {rounds}x{conns}", "churn",
+              ["--rounds", str(rounds), "--conns", str(conns), "--channels", "100"],
+              [("rss_growth_pct", "RSS growth last round vs round 2 %", "low"),
+               ("rss_last_kb", "RSS after last round KB", "low"),
+               ("failed", "failed connections", "low")]))
+    return p
+
+
+def median(xs):
+    xs = [x for x in xs if isinstance(x, (int, float))]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build"),
+                    help="CMake build dir holding notifyd and bench/notifyd-bench")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one repetition (<2 min)")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 1)")
+    ap.add_argument("--only", default="", help="comma-separated scenario key prefixes")
+    ap.add_argument("--out", default=None, help="results directory (default: a new temp dir)")
+    ap.add_argument("--port-base", type=int, default=18500)
+    ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    args = ap.parse_args()
+    args.notifyd = os.path.join(args.build, "notifyd")
+    args.bench = os.path.join(args.build, "bench", "notifyd-bench")
+    for f in (args.notifyd, args.bench, args.nginx, NCHAN_MODULE):
+        if not os.path.exists(f):
+            raise SystemExit(f"missing {f} (build: cmake --build BUILD --target notifyd "
+                             "notifyd-bench; Nchan: apt-get install nginx-light libnginx-mod-nchan)")
+    reps = args.reps or (1 if args.quick else 3)
+    out = args.out or tempfile.mkdtemp(prefix="notifyd-bench-")
+    os.makedirs(out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="notifyd-bench-run-")
+    servers = {"notifyd": Server("notifyd", args, work, args.port_base),
+               "nchan": Server("nchan", args, work, args.port_base + 100)}
+    steps = [s for s in plan(args.quick)
+             if not args.only or any(s[0].startswith(o) for o in args.only.split(","))]
+    raw = {}
+    t_start = time.time()
+    try:
+        for key, scen, extra, _ in steps:
+            log(f"== {key}")
+            for rep in range(reps):
+                # Alternate who goes first so that slow drifts of the machine cancel out.
+                order = ["notifyd", "nchan"] if rep % 2 == 0 else ["nchan", "notifyd"]
+                for kind in order:
+                    srv = servers[kind]
+                    pid = srv.start()
+                    try:
+                        r = run_bench(args, kind, srv.port, pid, scen, extra)
+                    finally:
+                        srv.stop()
+                    raw.setdefault(key, {}).setdefault(kind, []).append(r)
+    finally:
+        for s in servers.values():
+            s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.time() - t_start
+
+    # ---- the table ----------------------------------------------------------
+    rows = []
+    for key, scen, extra, figs in steps:
+        for field, label, better in figs:
+            n = median([r.get(field) for r in raw[key]["notifyd"]])
+            c = median([r.get(field) for r in raw[key]["nchan"]])
+            ratio = (n / c) if (n is not None and c not in (None, 0)) else None
+            rows.append((key, label, n, c, ratio, better))
+    md = ["| scenario | figure | notifyd | Nchan | notifyd/Nchan |", "|---|---|---:|---:|---:|"]
+    for key, label, n, c, ratio, better in rows:
+        md.append(f"| {key} | {label} | {fmt(n)} | {fmt(c)} | {fmt(ratio) if ratio is not None else '-'} |")
+    table = "\n".join(md)
+    print(table)
+
+    # ---- targets of issue 5 (only where the full run measured them) --------
+    def get(key, field, kind):
+        return median([r.get(field) for r in raw.get(key, {}).get(kind, [])]) if key in raw else None
+
+    checks = []
+
+    def check(name, n, c, ok):
+        if n is None or c is None:
+            return
+        checks.append(f"- {'PASS' if ok(n, c) else 'FAIL'} {name}: notifyd {fmt(n)}, Nchan {fmt(c)}"
+                      + (f", ratio {fmt(n / c)}" if c else ""))
+
+    check("CPU per delivery at 10,000 subscribers <= 0.5x Nchan",
+          get("fanout 10000x5/s", "cpu_s_per_M", "notifyd"),
+          get("fanout 10000x5/s", "cpu_s_per_M", "nchan"), lambda n, c: n <= 0.5 * c)
+    check("CPU per delivery, saturation at 10,000 subscribers <= 0.5x Nchan",
+          get("saturate 10000x100", "cpu_s_per_M", "notifyd"),
+          get("saturate 10000x100", "cpu_s_per_M", "nchan"), lambda n, c: n <= 0.5 * c)
+    for n_ in (10000, 19000):
+        check(f"RSS per idle connection at {n_} <= 0.6x Nchan",
+              get(f"idle {n_}", "rss_per_conn_kb", "notifyd"),
+              get(f"idle {n_}", "rss_per_conn_kb", "nchan"), lambda n, c: n <= 0.6 * c)
+    check("p99 latency at 1,000 subscribers x 20/s no worse than Nchan",
+          get("fanout 1000x20/s", "lat_p99_ms", "notifyd"),
+          get("fanout 1000x20/s", "lat_p99_ms", "nchan"), lambda n, c: n <= c)
+    total_loss = {k: sum((r.get("loss") or 0) + (r.get("publish_errors") or 0)
+                         for runs in raw.values() for r in runs.get(k, []))
+                  for k in ("notifyd", "nchan")}
+    checks.append(f"- {'PASS' if total_loss['notifyd'] == 0 else 'FAIL'} zero loss: notifyd lost "
+                  f"{total_loss['notifyd']}, Nchan lost {total_loss['nchan']} (all runs)")
+    for key in raw:
+        if key.startswith("churn"):
+            n = get(key, "rss_growth_pct", "notifyd")
+            c = get(key, "rss_growth_pct", "nchan")
+            if n is not None:
+                checks.append(f"- {'PASS' if abs(n) <= 5 else 'FAIL'} churn RSS within 5 % of round 2: "
+                              f"notifyd {fmt(n)} %, Nchan {fmt(c)} %")
+    print("\nTargets (issue 5):")
+    print("\n".join(checks))
+    print(f"\n{reps} repetition(s), {elapsed:.0f} s; raw results in {out}/results.json")
+
+    # ---- files ----------------------------------------------------------------
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"reps": reps, "quick": args.quick, "elapsed_s": elapsed,
+                   "uname": os.uname().release, "nproc": os.cpu_count(), "runs": raw}, f, indent=1)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(table + "\n\nTargets (issue 5):\n" + "\n".join(checks) + "\n")
+    with open(os.path.join(out, "fanout.dat"), "w") as f:
+        f.write("# subs  notifyd: p50 p99 max cpu_s_per_M   nchan: p50 p99 max cpu_s_per_M\n")
+        for key, scen, extra, _ in steps:
+            if not key.startswith("fanout"):
+                continue
+            subs = extra[extra.index("--subs") + 1]
+            vals = []
+            for kind in ("notifyd", "nchan"):
+                for fld in ("lat_p50_ms", "lat_p99_ms", "lat_max_ms", "cpu_s_per_M"):
+                    vals.append(get(key, fld, kind))
+            f.write(subs + " " + " ".join(fmt(v).replace(",", "") for v in vals) + "\n")
+    failed = [k for k in raw for r in raw[k].get("notifyd", []) if r.get("rc")]
+    if failed:
+        log("runs with errors (rc != 0):", sorted(set(failed)))
+    return 1 if (failed or total_loss["notifyd"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+// Shared pieces of the load generator: clock, latency histogram, the
+// parent <-> worker control protocol and the target description.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+/// CLOCK_MONOTONIC in nanoseconds. It is the same clock in every process of
+/// the machine, so the publisher (parent) and the receivers (workers) compare
+/// timestamps directly.
+uint64_t NowNs();
+void SleepUntilNs(uint64_t t);
+
+/// The server under test. notifyd: WebSocket at /ws, then a subscribe command;
+/// publish POST /api/notify/<ch>. Nchan: WebSocket at /sub/<ch> (subscribed by
+/// the URL), publish POST /pub/<ch>.
+struct Target {
+  bool nchan = false;
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string SubPath(const std::string& ch) const { return nchan ? "/sub/" + ch : "/ws"; }
+  std::string PubPath(const std::string& ch) const {
+    return nchan ? "/pub/" + ch : "/api/notify/" + ch;
+  }
+};
+
+/// Latency histogram in microseconds: exact below 512 us, then 256 buckets per
+/// power of two (error < 0.4 %).
+class Histogram {
+ public:
+  static constexpr size_t kBuckets = 512 + 40 * 256;
+  Histogram() : b_(kBuckets, 0) {}
+  void Add(uint64_t us) {
+    ++b_[Index(us)];
+    if (us > max_) max_ = us;
+    ++n_;
+  }
+  void Merge(const Histogram& o);
+  void Clear();
+  uint64_t Count() const { return n_; }
+  uint64_t Max() const { return max_; }
+  /// q in [0,1]; the value (upper edge of the bucket, capped at max) in us.
+  double Quantile(double q) const;
+  std::vector<uint64_t>& raw() { return b_; }
+  const std::vector<uint64_t>& raw() const { return b_; }
+  uint64_t& raw_max() { return max_; }
+  uint64_t& raw_n() { return n_; }
+
+ private:
+  static size_t Index(uint64_t v) {
+    if (v < 512) return v;
+    int e = 63 - __builtin_clzll(v);  // >= 9
+    if (e > 48) return kBuckets - 1;
+    int shift = e - 8;
+    return 512 + static_cast<size_t>(e - 9) * 256 + ((v >> shift) - 256);
+  }
+  static uint64_t Upper(size_t i);
+  std::vector<uint64_t> b_;
+  uint64_t max_ = 0;
+  uint64_t n_ = 0;
+};
+
+// ---- control protocol over a socketpair: parent sends one command byte,
+// ---- the worker answers with a Reply (and, for 'S', the histogram buckets).
+enum Cmd : char {
+  kOpen = 'O',      // connect + subscribe every connection of the worker
+  kProgress = 'P',  // cheap counters
+  kZero = 'Z',      // reset latency/receive counters
+  kStats = 'S',     // counters + histogram
+  kClose = 'X',     // close every connection: even index clean, odd abrupt
+  kQuit = 'Q',
+};
+
+struct Reply {
+  uint32_t cmd = 0;
+  uint32_t ready = 0;        // connections subscribed and open
+  uint32_t failed = 0;       // connections that could not be opened / lost
+  uint32_t closed_clean = 0; // kClose: close handshakes completed
+  uint64_t elapsed_ns = 0;   // kOpen / kClose: time the phase took
+  uint64_t received = 0;     // notifications received since the last kZero
+  uint64_t min_per_conn = 0; // fewest notifications on one ready connection
+  uint64_t max_per_conn = 0;
+  uint64_t out_of_order = 0; // sequence numbers that were not last+1
+  uint64_t protocol_errors = 0;
+  uint64_t hist_n = 0;
+  uint64_t hist_max = 0;
+};
+
+/// Reads or writes exactly n bytes (blocking fd); false on EOF/error.
+bool ReadFull(int fd, void* p, size_t n);
+bool WriteFull(int fd, const void* p, size_t n);
+
+struct WorkerConfig {
+  Target target;
+  uint32_t first = 0;    // global index of the first connection
+  uint32_t count = 0;    // connections of this worker
+  uint32_t channels = 1; // connection i subscribes to channel prefix + (i % channels)
+  std::string prefix = "c";
+  uint32_t max_inflight = 200;  // handshakes in flight at once
+  uint64_t open_timeout_ns = 120'000'000'000ull;
+};
+
+/// Runs a worker's event loop on control socket `ctl` until kQuit or EOF.
+int RunWorker(const WorkerConfig& cfg, int ctl);
+
+/// The body marker: "@@S<seq 10 digits>@@T<send time ns, 20 digits>@@".
+/// Found with memmem in the received frame, never parsed as JSON.
+constexpr const char kMarkerS[] = "@@S";
+std::string MakeBody(uint64_t seq, uint64_t send_ns, size_t payload_bytes);
+
+struct PublishResult {
+  bool ok = false;
+  int status = 0;
+  long delivered = -1;  // notifyd "delivered", Nchan "active subscribers"
+};
+
+/// One HTTP POST on a fresh connection (no keep-alive, as notifyd closes after
+/// each response). Times out after timeout_ms.
+PublishResult PublishOnce(const Target& t, const std::string& channel, const std::string& json,
+                          int timeout_ms = 10000);
+
+/// Server process accounting (the process and all its descendants).
+struct ProcSample {
+  double cpu_s = 0;       // utime+stime of the tree + cutime+cstime of the root
+  double rss_kb = 0;      // sum of VmRSS
+  long fds = 0;           // open fds of the tree
+  int procs = 0;
+};
+ProcSample SampleProc(int pid);
+
+}  // namespace bench
