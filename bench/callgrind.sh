@@ -48,6 +48,9 @@ interval = 30
 timeout = 60
 [limits]
 max_connections = 100000
+connection_rate = 0
+publish_rate = 0
+max_queued_bytes_per_client = 67108864
 [log]
 level = "warn"
 EOF
