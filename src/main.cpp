@@ -70,7 +70,10 @@ int main(int argc, char** argv) {
   std::string error;
   bool ok = notifyd::daemon::LoadConfig(opts.source, &config, &error);
   if (opts.check_only) {
-    if (!ok) return std::fprintf(stderr, "%s\n", error.c_str()), 1;
+    // Under systemd (ExecStartPre=, ExecReload=) stderr is the journal: give
+    // the error its priority there ("<3>" is SD_ERR).
+    const char* err_prefix = notifyd::log::StderrIsJournal() ? "<3>" : "";
+    if (!ok) return std::fprintf(stderr, "%s%s\n", err_prefix, error.c_str()), 1;
     std::fputs(notifyd::config::FormatConfig(config).c_str(), stdout);
     std::fprintf(stderr, "notifyd: configuration OK\n");
     return 0;

@@ -382,6 +382,7 @@ void InteractiveClient::OnClose() {
   if (!quitting_) Say("Connection closed");
   exit_code_ = 0;
   eof_timer_.cancel();
+  io_.stop();  // as the seed: the client ends with its connection
 }
 
 void InteractiveClient::OnFail(websocketpp::connection_hdl hdl) {
