@@ -154,8 +154,9 @@ Response Api::Dispatch(const Request& request) {
 }
 
 std::optional<Response> Api::Authorize(const Request& request, const Match& match) {
-  // The only POST under /api/ is publish; the rest are reads, for admins.
-  const bool publish = request.method == "POST";
+  // The only POST under /api/ is publish (its channel is the one parameter);
+  // everything else there is for admins.
+  const bool publish = request.method == "POST" && match.params.size() == 1;
   const Access::Grant* grant = nullptr;
   if (!access_.api_tokens()) {
     if (!IsLoopback(request.peer_address)) {
