@@ -60,12 +60,11 @@ void Compress(uint32_t state[8], const uint8_t block[64]) {
 
 }  // namespace
 
-Digest Sha256(std::string_view data) {
-  uint32_t state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+void HashBlocks(std::string_view data, uint32_t* state,
+                void (*compress)(uint32_t* state, const uint8_t* block)) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(data.data());
-  size_t full = data.size() / 64 * 64;
-  for (size_t offset = 0; offset < full; offset += 64) Compress(state, bytes + offset);
+  const size_t full = data.size() / 64 * 64;
+  for (size_t offset = 0; offset < full; offset += 64) compress(state, bytes + offset);
   // The tail, the 0x80 marker and the bit length fill one or two final blocks.
   uint8_t tail[128] = {};
   const size_t rest = data.size() - full;
@@ -74,8 +73,14 @@ Digest Sha256(std::string_view data) {
   const size_t tail_size = rest + 1 + 8 <= 64 ? 64 : 128;
   const uint64_t bits = static_cast<uint64_t>(data.size()) * 8;
   for (int i = 0; i < 8; ++i) tail[tail_size - 1 - i] = static_cast<uint8_t>(bits >> (8 * i));
-  Compress(state, tail);
-  if (tail_size == 128) Compress(state, tail + 64);
+  compress(state, tail);
+  if (tail_size == 128) compress(state, tail + 64);
+}
+
+Digest Sha256(std::string_view data) {
+  uint32_t state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  HashBlocks(data, state, Compress);
   Digest digest;
   for (int i = 0; i < 8; ++i) {
     for (int j = 0; j < 4; ++j) digest[4 * i + j] = static_cast<uint8_t>(state[i] >> (24 - 8 * j));

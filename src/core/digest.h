@@ -13,6 +13,11 @@ namespace notifyd::core {
 /// A SHA-256 digest.
 using Digest = std::array<uint8_t, 32>;
 
+/// Feeds `data` with the padding of FIPS 180-4 §5.1.1 (shared by SHA-1 and
+/// SHA-256) to `compress`, one 64-byte block at a time.
+void HashBlocks(std::string_view data, uint32_t* state,
+                void (*compress)(uint32_t* state, const uint8_t* block));
+
 /// SHA-256 (FIPS 180-4) of `data`. Its running time depends only on data.size().
 Digest Sha256(std::string_view data);
 

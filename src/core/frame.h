@@ -10,10 +10,10 @@ struct Frame {
   explicit Frame(std::string t) : text(std::move(t)) {}
   /// The JSON text, valid UTF-8.
   const std::string text;
-  /// The transport's own prepared form of `text` (a websocketpp message),
+  /// The transport's own prepared form of `text` (the encoded frame),
   /// built by the first recipient and reused by the rest. The core never
   /// looks inside; everything runs on the one event-loop thread.
-  mutable std::shared_ptr<void> prepared;
+  mutable std::shared_ptr<const void> prepared;
 };
 
 using FramePtr = std::shared_ptr<const Frame>;

@@ -1,190 +1,210 @@
 #include "transport/websocket_server.h"
 
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
-#include <functional>
-#include <optional>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
-#include <map>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
-#include <websocketpp/concurrency/none.hpp>
-#include <websocketpp/config/asio_no_tls.hpp>
-#include <websocketpp/server.hpp>
 
 #include "core/rate_limiter.h"
 #include "protocol/messages.h"
-#include "version.h"
+#include "transport/batch_sender.h"
+#include "wire/http_parser.h"
+#include "wire/websocket.h"
 
 namespace notifyd::transport {
 
 namespace {
 
-namespace wlog = websocketpp::log;
-
-// Forwards websocketpp's own log channels into spdlog. Payload and frame
-// channels are compiled out by the config below, so no notification body
-// ever reaches the log (TECH-NOTES pitfall 3).
-template <typename Concurrency, typename Names>
-class SpdlogPolicy {
- public:
-  explicit SpdlogPolicy(wlog::channel_type_hint::value h = wlog::channel_type_hint::access)
-      : static_(0xffffffff), error_(h == wlog::channel_type_hint::error) {}
-  SpdlogPolicy(wlog::level c, wlog::channel_type_hint::value h = wlog::channel_type_hint::access)
-      : static_(c), error_(h == wlog::channel_type_hint::error) {}
-  void set_ostream(std::ostream* = nullptr) {}
-  void set_channels(wlog::level c) { dynamic_ |= (c & static_); }
-  void clear_channels(wlog::level c) { dynamic_ &= ~c; }
-  void write(wlog::level c, std::string const& m) { write(c, m.c_str()); }
-  void write(wlog::level c, char const* m) {
-    if (!dynamic_test(c)) return;
-    spdlog::level::level_enum lv = spdlog::level::debug;
-    if (error_) {
-      // rerror is every client that vanishes without a close frame: debug.
-      if (c & wlog::elevel::fatal) lv = spdlog::level::err;
-      else if (c & wlog::elevel::warn) lv = spdlog::level::warn;
-    }
-    spdlog::log(lv, "websocketpp: {}", m);
-  }
-  constexpr bool static_test(wlog::level c) const { return (c & static_) != 0; }
-  bool dynamic_test(wlog::level c) const { return (c & dynamic_) != 0; }
-
- private:
-  wlog::level const static_;
-  wlog::level dynamic_ = 0;
-  bool error_;
-};
-
-struct Config : websocketpp::config::asio {
-  typedef Config type;
-  typedef websocketpp::config::asio base;
-  // One io thread touches every connection (TECH-NOTES §3), so websocketpp's
-  // mutexes and strands are pure cost: callgrind counted 12 lock/unlock pairs
-  // and 2 strand dispatches per delivery with them (docs/BENCHMARKS.md).
-  typedef websocketpp::concurrency::none concurrency_type;
-  typedef base::request_type request_type;
-  typedef base::response_type response_type;
-  typedef base::message_type message_type;
-  typedef base::con_msg_manager_type con_msg_manager_type;
-  typedef base::endpoint_msg_manager_type endpoint_msg_manager_type;
-  typedef SpdlogPolicy<concurrency_type, wlog::alevel> alog_type;
-  typedef SpdlogPolicy<concurrency_type, wlog::elevel> elog_type;
-  typedef base::rng_type rng_type;
-  struct transport_config : base::transport_config {
-    typedef type::concurrency_type concurrency_type;
-    typedef type::alog_type alog_type;
-    typedef type::elog_type elog_type;
-    typedef type::request_type request_type;
-    typedef type::response_type response_type;
-    typedef websocketpp::transport::asio::basic_socket::endpoint socket_type;
-    static const bool enable_multithreading = false;
-  };
-  typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
-  // Clients send small commands; 4 KiB keeps the worst case per connection
-  // bounded (TECH-NOTES §4).
-  static const size_t connection_read_buffer_size = 4096;
-  // No access channels at all: their lines carry the request URI, which may
-  // hold a ?token=. notifyd logs connections and refusals itself.
-  static const wlog::level alog_level = wlog::alevel::none;
-  static const wlog::level elog_level = wlog::elevel::info | wlog::elevel::warn |
-                                        wlog::elevel::rerror | wlog::elevel::fatal;
-};
-
-using Server = websocketpp::server<Config>;
-using ConnectionPtr = Server::connection_ptr;
-using Hdl = websocketpp::connection_hdl;
-using Message = Config::message_type;
-namespace close_code = websocketpp::close::status;
+using Bytes = std::shared_ptr<const std::string>;
+using wire::Opcode;
+namespace close_code = wire::close_code;
 
 constexpr const char* kWsPath = "/ws";
-// How long a client dropped for not reading gets for its close handshake.
-constexpr int64_t kDropGraceMs = 2000;
+constexpr const char* kEchoPath = "/ws/echo";
+// A request head (and body) or a WebSocket handshake must arrive within this.
+constexpr int64_t kRequestTimeoutMs = 5000;
+// How long a closing connection gets for the close handshake or for reading
+// the rest of its response, and a client dropped for not reading for its close.
+constexpr int64_t kCloseTimeoutMs = 2000;
 // Closed connections after which freed memory is handed back to the system.
 constexpr uint64_t kTrimAfterCloses = 256;
 constexpr uint64_t kTrimWhenIdleAfter = 16;
-constexpr const char* kEchoPath = "/ws/echo";
+// Reads per readiness event before the connection waits its turn again.
+constexpr int kReadsPerEvent = 4;
 
-std::string PathOf(const std::string& resource) { return resource.substr(0, resource.find('?')); }
-
-std::string PeerAddress(const ConnectionPtr& con) {
-  asio::error_code ec;
-  auto ep = con->get_raw_socket().remote_endpoint(ec);
-  return ec ? std::string("unknown") : ep.address().to_string();
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
 }
 
-// The websocketpp message for a frame, built once per publish and shared by
-// every recipient (a prepared message skips per-connection framing).
-Server::message_ptr PreparedMessage(const core::Frame& frame) {
-  if (frame.prepared) return std::static_pointer_cast<Message>(frame.prepared);
-  namespace f = websocketpp::frame;
-  const std::string& text = frame.text;
-  auto msg = std::make_shared<Message>(Config::con_msg_manager_type::ptr(), f::opcode::text,
-                                       text.size());
-  f::basic_header bh(f::opcode::text, text.size(), true, false);
-  f::extended_header eh(text.size());
-  msg->set_header(f::prepare_header(bh, eh));
-  msg->set_payload(text);
-  msg->set_prepared(true);
-  frame.prepared = msg;
-  return msg;
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// True when the comma-separated header `value` lists `token` (any case).
+bool HasToken(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (EqualsIgnoreCase(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+std::string SerializeResponse(const http::Response& r, bool head_only) {
+  std::string out;
+  out.reserve(160 + r.body.size() + 64 * r.headers.size());
+  out += "HTTP/1.1 ";
+  out += std::to_string(r.status);
+  out += ' ';
+  out += ReasonPhrase(r.status);
+  out += "\r\nServer: notifyd\r\n";
+  for (const auto& [k, v] : r.headers) {
+    if (EqualsIgnoreCase(k, "Content-Length")) continue;
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  out += "Content-Length: ";
+  out += std::to_string(r.body.size());
+  out += "\r\n\r\n";
+  if (!head_only) out += r.body;
+  return out;
+}
+
+// The encoded frame of a notification, built once per publish and shared by
+// every recipient: no allocation or re-encoding per delivery.
+Bytes WireFrame(const core::Frame& frame) {
+  if (frame.prepared) return std::static_pointer_cast<const std::string>(frame.prepared);
+  auto bytes = std::make_shared<const std::string>(wire::EncodeFrame(Opcode::kText, frame.text));
+  frame.prepared = bytes;
+  return bytes;
+}
+
+bool IoUringDisabledByEnv() {
+  const char* v = std::getenv("NOTIFYD_IO_URING");
+  return v != nullptr && std::string_view(v) == "0";
+}
+
+// A decimal Content-Length, or nullopt when absent or not a plain number.
+std::optional<uint64_t> ContentLength(const http::Request& req) {
+  std::string_view v = req.Header("Content-Length");
+  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return std::stoull(std::string(v));
 }
 
 }  // namespace
 
-// One open WebSocket connection. For /ws it is the hub's Subscriber.
-class Session final : public core::Subscriber {
+// One accepted TCP connection: an HTTP request, then (after an upgrade) a
+// WebSocket session. For /ws it is the hub's Subscriber. The server owns it
+// through a shared_ptr; pending socket waits hold one too, so it outlives
+// the handlers that complete after it was closed.
+class Connection final : public core::Subscriber,
+                         public std::enable_shared_from_this<Connection> {
  public:
-  /// Called (once) when the client's outbound queue would pass the cap.
-  using OverflowHandler = std::function<void(Session*)>;
+  enum class State {
+    kRequest,    ///< Reading a request head.
+    kBody,       ///< Reading a request body.
+    kOpen,       ///< WebSocket session.
+    kClosing,    ///< Our close frame is queued; waiting for the client's.
+    kLingering,  ///< Last bytes queued; then shut down sending, read until EOF.
+    kClosed,
+  };
+  enum class Kind { kHttp, kSubscriber, kEcho };
 
-  Session(ConnectionPtr con, bool echo, std::string peer, int64_t now_ms,
-          const size_t& max_queued, OverflowHandler on_overflow)
-      : con(std::move(con)), echo(echo), peer(std::move(peer)), last_heard_ms(now_ms),
-        last_ping_ms(now_ms), max_queued_(max_queued), on_overflow_(std::move(on_overflow)) {}
+  Connection(WebSocketServer::Impl* server, asio::ip::tcp::socket socket, std::string peer)
+      : server(server), socket(std::move(socket)), peer(std::move(peer)) {}
 
-  void Deliver(const core::FramePtr& frame) override {
-    if (!Admit(frame->text.size())) return;
-    con->send(PreparedMessage(*frame));  // fails harmlessly once the connection is closing
-  }
+  void Deliver(const core::FramePtr& frame) override;
 
-  void SendText(const std::string& text) {
-    if (!Admit(text.size())) return;
-    websocketpp::lib::error_code ec = con->send(text, websocketpp::frame::opcode::text);
-    if (ec) spdlog::debug("send to {} failed: {}", peer, ec.message());
-  }
+  int fd() { return socket.native_handle(); }
+  bool websocket() const { return kind != Kind::kHttp; }
 
-  /// True when `bytes` more fit under the cap. websocketpp's count misses the
-  /// batch already being written (TECH-NOTES §7), but that batch was itself
-  /// admitted under the cap, so a stuck client holds at most about twice it.
-  bool Admit(size_t bytes) {
-    if (overflowed) return false;
-    if (con->get_buffered_amount() + bytes <= max_queued_) return true;
-    overflowed = true;
-    on_overflow_(this);
-    return false;
-  }
-
-  ConnectionPtr con;
-  const bool echo;
+  WebSocketServer::Impl* const server;
+  asio::ip::tcp::socket socket;
   const std::string peer;
-  core::ClientHandle handle = 0;  ///< 0 for echo sessions.
-  std::string client_id;
-  int64_t last_heard_ms;
-  int64_t last_ping_ms;
-  bool closing = false;
-  bool overflowed = false;     ///< Over the outbound cap: nothing more is queued.
-  int64_t dropped_at_ms = -1;  ///< When it was closed for overflowing, or -1.
+  State state = State::kRequest;
+  Kind kind = Kind::kHttp;
+  std::unique_ptr<wire::HttpHeadParser> request;  ///< Only until the request is read.
+  size_t body_expected = 0;
+  std::unique_ptr<wire::WsDecoder> decoder;       ///< From the upgrade on.
+  core::ClientHandle handle = 0;                  ///< Kind::kSubscriber only.
 
- private:
-  const size_t& max_queued_;
-  OverflowHandler on_overflow_;
+  // Outbound bytes: out[head..] with the first `offset` bytes of out[head]
+  // already sent; `queued` counts every byte not yet sent.
+  std::vector<Bytes> out;
+  size_t head = 0;
+  size_t offset = 0;
+  size_t queued = 0;
+  bool dirty = false;          ///< In the server's flush list.
+  bool write_waiting = false;  ///< Waiting for the socket to take more.
+  bool read_waiting = false;
+  bool read_eof = false;
+  bool shutdown_after_write = false;
+  bool close_sent = false;
+  bool overflowed = false;
+
+  int64_t last_heard_ms = 0;
+  int64_t last_ping_ms = 0;
+  int64_t deadline_ms = -1;  ///< Closed by the sweep at this time; -1: none.
+  uint16_t local_close = 0;
+  uint16_t remote_close = close_code::kAbnormal;
 };
+
+using ConnectionPtr = std::shared_ptr<Connection>;
 
 class WebSocketServer::Impl {
  public:
@@ -192,53 +212,28 @@ class WebSocketServer::Impl {
        core::Counters& counters)
       : io_(io), hub_(hub), api_(api), clock_(clock), counters_(counters),
         connection_limiter_(clock), sweep_(io), shutdown_timer_(io) {
-    server_.init_asio(&io_);
-    // Everything is registered before start_accept(): the pre-created first
-    // connection copies the handlers set at that moment (TECH-NOTES §5).
-    server_.clear_access_channels(wlog::alevel::all);
-    server_.clear_error_channels(wlog::elevel::all);
-    server_.set_error_channels(wlog::elevel::warn | wlog::elevel::rerror | wlog::elevel::fatal);
-    server_.set_reuse_addr(true);
-    server_.set_user_agent("notifyd");
-    server_.set_open_handshake_timeout(5000);
-    server_.set_close_handshake_timeout(2000);
-    using websocketpp::lib::placeholders::_1;
-    using websocketpp::lib::placeholders::_2;
-    server_.set_tcp_pre_init_handler([this](Hdl h) { Guard("tcp_pre_init", [&] { OnTcpInit(h); }); });
-    server_.set_validate_handler([this](Hdl h) {
-      bool ok = false;
-      Guard("validate", [&] { ok = OnValidate(h); });
-      return ok;
-    });
-    server_.set_open_handler([this](Hdl h) { Guard("open", [&] { OnOpen(h); }); });
-    server_.set_close_handler([this](Hdl h) { Guard("close", [&] { OnClose(h); }); });
-    server_.set_fail_handler([this](Hdl h) { Guard("fail", [&] { OnClose(h); }); });
-    server_.set_message_handler(
-        [this](Hdl h, Server::message_ptr m) { Guard("message", [&] { OnMessage(h, m); }); });
-    server_.set_http_handler([this](Hdl h) { Guard("http", [&] { OnHttp(h); }); });
-    server_.set_ping_handler([this](Hdl h, std::string) {
-      Heard(h);
-      return true;  // answer with a pong
-    });
-    server_.set_pong_handler([this](Hdl h, std::string) { Heard(h); });
+    read_buffer_.resize(64 * 1024);
+  }
+
+  ~Impl() {
+    for (auto& [raw, c] : connections_) {
+      asio::error_code ignored;
+      c->state = Connection::State::kClosed;
+      c->socket.close(ignored);
+    }
   }
 
   void Configure(const config::Config& c) {
     config_ = c;
     max_queued_ = c.max_queued_bytes_per_client;
     connection_limiter_.Configure(c.connection_rate, c.connection_burst);
-    server_.set_max_message_size(c.max_frame_bytes);
-    // Bodies up to 4x the limit are read and answered with a JSON 413 by the
-    // API; beyond that websocketpp refuses them itself (bare 413) unread.
-    server_.set_max_http_body_size(std::max<size_t>(4ull * c.max_body_bytes, 65536));
     interval_ms_ = static_cast<int64_t>(c.heartbeat_interval_s * 1000);
     timeout_ms_ = static_cast<int64_t>(c.heartbeat_timeout_s * 1000);
     if (listening_) ScheduleSweep();
   }
 
-  // notifyd runs its own acceptor rather than websocketpp's listen(): it can
-  // adopt a socket passed by systemd (websocketpp has no API for that,
-  // TECH-NOTES §6) and it backs off when descriptors run out instead of
+  // notifyd runs its own acceptor: it can adopt a socket passed by systemd
+  // (TECH-NOTES §6) and it backs off when descriptors run out instead of
   // spinning (TECH-NOTES §8).
   bool Listen(const std::string& address, uint16_t port, std::string* error) {
     asio::error_code ec;
@@ -293,35 +288,42 @@ class WebSocketServer::Impl {
     shutting_down_ = true;
     shutdown_done_ = std::move(done);
     sweep_.cancel();
-    websocketpp::lib::error_code ec;
     accept_backoff_.cancel();
+    asio::error_code ec;
     acceptor_.close(ec);
     listening_ = false;
     const std::string bye = protocol::EncodeServerShutdown();
-    // Closing can run the close handler at once, which erases from sessions_.
-    for (Session* s : Snapshot()) {
-      if (!s->echo) s->SendText(bye);
-      s->closing = true;
-    }
-    for (const ConnectionPtr& con : Connections()) {
-      con->close(close_code::going_away, "Server shutting down", ec);
+    for (const ConnectionPtr& c : Snapshot()) {
+      if (c->state == Connection::State::kOpen) {
+        if (c->kind == Connection::Kind::kSubscriber) SendText(c.get(), bye);
+        CloseWebSocket(c.get(), close_code::kGoingAway, "Server shutting down");
+      } else if (c->state == Connection::State::kRequest || c->state == Connection::State::kBody) {
+        Destroy(c.get());
+      }
     }
     shutdown_timer_.expires_after(std::chrono::milliseconds(timeout_ms));
     shutdown_timer_.async_wait([this](const asio::error_code& e) {
       if (e) return;
       spdlog::warn("{} client(s) did not close within the shutdown timeout; dropping them",
-                   sessions_.size());
-      for (const ConnectionPtr& con : Connections()) {
-        websocketpp::lib::error_code ignored;
-        con->terminate(ignored);
-      }
+                   sessions_);
+      for (const ConnectionPtr& c : Snapshot()) Destroy(c.get());
       FinishShutdown();
     });
-    if (sessions_.empty()) FinishShutdown();
+    if (sessions_ == 0) FinishShutdown();
   }
 
-  size_t connection_count() const { return sessions_.size() - echo_count_; }
+  size_t connection_count() const { return sessions_ - echo_count_; }
   size_t echo_count() const { return echo_count_; }
+
+  // --- sending ----------------------------------------------------------------
+
+  /// Queues a notification for a subscriber (Subscriber::Deliver).
+  void DeliverFrame(Connection* c, const core::FramePtr& frame) {
+    if (c->state != Connection::State::kOpen || c->overflowed) return;
+    Bytes bytes = WireFrame(*frame);
+    if (!Admit(c, bytes->size())) return;
+    Queue(c, std::move(bytes));
+  }
 
  private:
   template <typename F>
@@ -333,235 +335,607 @@ class WebSocketServer::Impl {
     }
   }
 
-  std::vector<Session*> Snapshot() {
-    std::vector<Session*> out;
-    out.reserve(sessions_.size());
-    for (auto& entry : sessions_) out.push_back(entry.second.get());
-    return out;
-  }
-
-  // Strong references, so that closing one (which may erase its session at
-  // once) leaves the list valid.
-  std::vector<ConnectionPtr> Connections() {
+  std::vector<ConnectionPtr> Snapshot() {
     std::vector<ConnectionPtr> out;
-    out.reserve(sessions_.size());
-    for (auto& entry : sessions_) out.push_back(entry.second->con);
+    out.reserve(connections_.size());
+    for (auto& entry : connections_) out.push_back(entry.second);
     return out;
   }
 
-  Session* Find(Hdl h) {
-    auto it = sessions_.find(h);
-    return it == sessions_.end() ? nullptr : it->second.get();
+  const std::string& ClientName(const Connection* c) const {
+    static const std::string echo = "echo";
+    static const std::string unknown = "?";
+    if (c->kind == Connection::Kind::kEcho) return echo;
+    const core::ClientInfo* info = hub_.Find(c->handle);
+    return info ? info->id : unknown;
   }
 
-  void Heard(Hdl h) {
-    if (Session* s = Find(h)) s->last_heard_ms = clock_.MonotonicMillis();
+  /// True when `bytes` more fit under the per-client cap; else drops the client.
+  bool Admit(Connection* c, size_t bytes) {
+    if (c->overflowed) return false;
+    if (c->queued + bytes <= max_queued_) return true;
+    Overflowed(c);
+    return false;
   }
 
-  void OnTcpInit(Hdl h) {
-    asio::error_code ec;
-    server_.get_con_from_hdl(h)->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  void SendText(Connection* c, std::string_view text) {
+    if (c->close_sent || c->state == Connection::State::kClosed) return;
+    if (!Admit(c, text.size())) return;
+    Queue(c, std::make_shared<const std::string>(wire::EncodeFrame(Opcode::kText, text)));
   }
 
-  // Decides on an upgrade request before the 101 is sent.
-  bool OnValidate(Hdl h) {
-    ConnectionPtr con = server_.get_con_from_hdl(h);
-    std::string path = PathOf(con->get_resource());
+  void Queue(Connection* c, Bytes bytes) {
+    if (c->state == Connection::State::kClosed) return;
+    c->queued += bytes->size();
+    c->out.push_back(std::move(bytes));
+    if (c->dirty || c->write_waiting) return;
+    c->dirty = true;
+    dirty_.push_back(c->shared_from_this());
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      asio::post(io_, [this] { FlushAll(); });
+    }
+  }
+
+  // Writes everything queued since the last flush: every frame of a publish
+  // goes out in one pass, one sendmsg per client (several frames for one
+  // client share it), handed to the kernel in batches (BatchSender).
+  void FlushAll() {
+    flush_posted_ = false;
+    flushing_.swap(dirty_);
+    sender_.Begin();
+    batch_.clear();
+    for (const ConnectionPtr& c : flushing_) {
+      c->dirty = false;
+      if (c->state == Connection::State::kClosed || c->write_waiting) continue;
+      if (c->head == c->out.size()) continue;
+      batch_.push_back(c.get());
+      sender_.Commit(FillIov(c.get(), sender_.Add(c->fd())));
+    }
+    sender_.Run([this](size_t i, ssize_t result, int error) {
+      Guard("send", [&] { SendDone(batch_[i], result, error); });
+    });
+    batch_.clear();
+    flushing_.clear();  // may free connections closed meanwhile
+  }
+
+  // Points up to kMaxIov buffers at c's unsent bytes; returns how many.
+  static size_t FillIov(Connection* c, iovec* iov) {
+    size_t n = 0;
+    for (size_t i = c->head; i < c->out.size() && n < BatchSender::kMaxIov; ++i, ++n) {
+      const std::string& b = *c->out[i];
+      size_t skip = i == c->head ? c->offset : 0;
+      iov[n].iov_base = const_cast<char*>(b.data() + skip);
+      iov[n].iov_len = b.size() - skip;
+    }
+    return n;
+  }
+
+  void SendDone(Connection* c, ssize_t result, int error) {
+    if (c->state == Connection::State::kClosed) return;
+    if (result < 0) {
+      if (error == EAGAIN || error == EWOULDBLOCK) {
+        WaitWritable(c);
+        return;
+      }
+      if (error == EINTR) {
+        Flush(c);
+        return;
+      }
+      spdlog::debug("send to {} failed: {}", c->peer, std::strerror(error));
+      Destroy(c);
+      return;
+    }
+    Advance(c, static_cast<size_t>(result));
+    if (c->head < c->out.size()) {
+      // The kernel took part of it: its buffer is full, or more than BatchSender::kMaxIov
+      // frames were queued. Go on when it can take more.
+      WaitWritable(c);
+      return;
+    }
+    Drained(c);
+  }
+
+  // Drops `n` sent bytes from the front of c's queue.
+  void Advance(Connection* c, size_t n) {
+    c->queued -= std::min(c->queued, n);
+    while (n > 0 && c->head < c->out.size()) {
+      size_t left = c->out[c->head]->size() - c->offset;
+      if (n < left) {
+        c->offset += n;
+        return;
+      }
+      n -= left;
+      c->out[c->head].reset();
+      ++c->head;
+      c->offset = 0;
+    }
+  }
+
+  void Drained(Connection* c) {
+    c->out.clear();
+    if (c->out.capacity() > 16) std::vector<Bytes>().swap(c->out);
+    c->head = 0;
+    c->offset = 0;
+    c->queued = 0;
+    if (c->shutdown_after_write) ShutdownSending(c);
+  }
+
+  // Flushes one connection at once, for writes resumed after a wait.
+  void Flush(Connection* c) {
+    while (c->head < c->out.size() && c->state != Connection::State::kClosed) {
+      iovec iov[BatchSender::kMaxIov];
+      size_t n = FillIov(c, iov);
+      size_t total = 0;
+      for (size_t i = 0; i < n; ++i) total += iov[i].iov_len;
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = n;
+      ssize_t w = ::sendmsg(c->fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        SendDone(c, -1, errno);
+        return;
+      }
+      Advance(c, static_cast<size_t>(w));
+      if (static_cast<size_t>(w) < total) {
+        WaitWritable(c);
+        return;
+      }
+    }
+    if (c->state != Connection::State::kClosed) Drained(c);
+  }
+
+  void WaitWritable(Connection* c) {
+    if (c->write_waiting) return;
+    c->write_waiting = true;
+    ConnectionPtr self = c->shared_from_this();
+    c->socket.async_wait(asio::socket_base::wait_write, [this, self](const asio::error_code& ec) {
+      self->write_waiting = false;
+      if (self->state == Connection::State::kClosed) return;
+      if (ec) {
+        Destroy(self.get());
+        return;
+      }
+      Guard("write", [&] { Flush(self.get()); });
+    });
+  }
+
+  // Sends nothing more: the peer sees EOF once it has read everything. The
+  // connection is closed when the peer closes too (or at the deadline), so
+  // that no unread input makes the kernel reset what is still in flight.
+  void ShutdownSending(Connection* c) {
+    c->shutdown_after_write = false;
+    ::shutdown(c->fd(), SHUT_WR);
+    c->state = Connection::State::kLingering;
+    if (c->deadline_ms < 0) c->deadline_ms = clock_.MonotonicMillis() + kCloseTimeoutMs;
+    if (c->read_eof) Destroy(c);  // the peer is gone already
+  }
+
+  // Queues `bytes` (may be empty) as the last thing the connection sends.
+  void SendLast(Connection* c, std::string bytes) {
+    c->state = Connection::State::kLingering;
+    c->deadline_ms = clock_.MonotonicMillis() + kCloseTimeoutMs;
+    if (!bytes.empty()) Queue(c, std::make_shared<const std::string>(std::move(bytes)));
+    if (c->head == c->out.size()) {
+      ShutdownSending(c);
+    } else {
+      c->shutdown_after_write = true;  // a flush is due: Drained() shuts down
+    }
+  }
+
+  // --- receiving --------------------------------------------------------------
+
+  void WaitReadable(Connection* c) {
+    if (c->read_waiting || c->state == Connection::State::kClosed) return;
+    c->read_waiting = true;
+    ConnectionPtr self = c->shared_from_this();
+    c->socket.async_wait(asio::socket_base::wait_read, [this, self](const asio::error_code& ec) {
+      self->read_waiting = false;
+      if (self->state == Connection::State::kClosed) return;
+      if (ec) {
+        Destroy(self.get());
+        return;
+      }
+      Guard("read", [&] { OnReadable(self.get()); });
+      if (self->state != Connection::State::kClosed && !self->read_eof) WaitReadable(self.get());
+    });
+  }
+
+  // Reads into one buffer shared by every connection: an idle connection
+  // holds no read buffer at all.
+  void OnReadable(Connection* c) {
+    for (int i = 0; i < kReadsPerEvent && c->state != Connection::State::kClosed && !c->read_eof;
+         ++i) {
+      ssize_t n = ::recv(c->fd(), read_buffer_.data(), read_buffer_.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        Consume(c, std::string_view(read_buffer_.data(), static_cast<size_t>(n)));
+        if (static_cast<size_t>(n) < read_buffer_.size()) return;
+        continue;
+      }
+      if (n == 0) {
+        OnEof(c);
+        return;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      spdlog::debug("read from {} failed: {}", c->peer, std::strerror(errno));
+      Destroy(c);
+      return;
+    }
+  }
+
+  void OnEof(Connection* c) {
+    c->read_eof = true;  // stop reading: EOF stays readable
+    if (c->state == Connection::State::kLingering && c->head < c->out.size()) {
+      return;  // the peer is done sending but may still read the rest of our reply
+    }
+    Destroy(c);
+  }
+
+  void Consume(Connection* c, std::string_view data) {
+    switch (c->state) {
+      case Connection::State::kRequest:
+        ConsumeRequest(c, data);
+        return;
+      case Connection::State::kBody:
+        ConsumeBody(c, data);
+        return;
+      case Connection::State::kOpen:
+      case Connection::State::kClosing:
+        c->decoder->Feed(data);
+        ConsumeFrames(c);
+        return;
+      case Connection::State::kLingering:
+      case Connection::State::kClosed:
+        return;  // discarded
+    }
+  }
+
+  void ConsumeRequest(Connection* c, std::string_view data) {
+    size_t used = 0;
+    switch (c->request->Feed(data, &used)) {
+      case wire::HttpHeadParser::State::kNeedMore:
+        return;
+      case wire::HttpHeadParser::State::kError: {
+        int status = c->request->error_status();
+        spdlog::debug("bad request from {}: {} {}", c->peer, status, c->request->error());
+        Reply(c, http::JsonError(status, ReasonPhrase(status), c->request->error()), false);
+        return;
+      }
+      case wire::HttpHeadParser::State::kDone:
+        break;
+    }
+    data.remove_prefix(used);
+    http::Request& req = c->request->request();
+    req.peer_address = c->peer;
+    if (HasToken(req.Header("Upgrade"), "websocket")) {
+      Upgrade(c, data);
+      return;
+    }
+    std::optional<uint64_t> length = ContentLength(req);
+    if (length && *length > config_.max_body_bytes) {
+      // Refused unread: no point in reading what will not be used.
+      ++counters_.bodies_too_large;
+      Reply(c,
+            http::JsonError(413, "Request body too large",
+                            "the limit is " + std::to_string(config_.max_body_bytes) + " bytes"),
+            req.method == "HEAD");
+      return;
+    }
+    // Without a usable Content-Length there is no body to wait for; the API
+    // answers such a publish with 400/411.
+    c->body_expected = length ? *length : 0;
+    c->state = Connection::State::kBody;
+    ConsumeBody(c, data);
+  }
+
+  void ConsumeBody(Connection* c, std::string_view data) {
+    std::string& body = c->request->request().body;
+    size_t take = std::min(data.size(), c->body_expected - body.size());
+    body.append(data.data(), take);
+    if (body.size() < c->body_expected) return;
+    HandleHttp(c);
+  }
+
+  void HandleHttp(Connection* c) {
+    auto start = std::chrono::steady_clock::now();
+    const http::Request& req = c->request->request();
+    http::Response resp = api_.Handle(req);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    spdlog::info("http {} \"{} {}\" {} {} {:.3f}ms", req.peer_address, req.method, req.path,
+                 resp.status, resp.body.size(), us / 1000.0);
+    Reply(c, std::move(resp), req.method == "HEAD");
+  }
+
+  // Sends `resp` (with the common headers when made here) and closes.
+  void Reply(Connection* c, http::Response resp, bool head_only) {
+    if (resp.Header("Access-Control-Allow-Origin").empty()) api_.AddCommonHeaders(&resp);
+    c->request.reset();
+    SendLast(c, SerializeResponse(resp, head_only));
+  }
+
+  // --- the WebSocket handshake ------------------------------------------------
+
+  void Upgrade(Connection* c, std::string_view rest) {
+    const http::Request& req = c->request->request();
+    std::string path = req.path;
+    if (req.method != "GET") {
+      Reply(c, http::JsonError(400, "Bad request", "a WebSocket upgrade must use GET"), false);
+      return;
+    }
+    if (!HasToken(req.Header("Connection"), "upgrade")) {
+      Reply(c, http::JsonError(400, "Bad request", "Connection: Upgrade is missing"), false);
+      return;
+    }
+    if (req.Header("Sec-WebSocket-Version") != "13") {
+      http::Response r = http::JsonError(426, "Upgrade required",
+                                         "only WebSocket version 13 is supported");
+      r.SetHeader("Sec-WebSocket-Version", "13");
+      Reply(c, std::move(r), false);
+      return;
+    }
+    std::string_view key = req.Header("Sec-WebSocket-Key");
+    if (!wire::IsValidWebSocketKey(key)) {
+      Reply(c, http::JsonError(400, "Bad request", "missing or malformed Sec-WebSocket-Key"),
+            false);
+      return;
+    }
+    if (std::optional<http::Response> refusal = Validate(c, req)) {
+      spdlog::debug("refused a WebSocket upgrade from {} to {}: {}", c->peer, path,
+                    refusal->status);
+      Reply(c, std::move(*refusal), false);
+      return;
+    }
+    std::string accept = "HTTP/1.1 101 Switching Protocols\r\nServer: notifyd\r\n"
+                         "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                         wire::WebSocketAccept(key) + "\r\n\r\n";
+    bool echo = path == kEchoPath;
+    c->request.reset();
+    c->decoder = std::make_unique<wire::WsDecoder>(config_.max_frame_bytes);
+    c->state = Connection::State::kOpen;
+    c->kind = echo ? Connection::Kind::kEcho : Connection::Kind::kSubscriber;
+    c->deadline_ms = -1;
+    c->last_heard_ms = c->last_ping_ms = clock_.MonotonicMillis();
+    Queue(c, std::make_shared<const std::string>(std::move(accept)));
+    ++sessions_;
+    if (echo) {
+      ++echo_count_;
+      spdlog::debug("echo client connected from {}", c->peer);
+      SendText(c, "Connected!");
+    } else {
+      const core::ClientInfo& info = hub_.Connect(c);
+      c->handle = info.handle;
+      spdlog::debug("client {} connected from {} (total: {})", info.id, c->peer,
+                    connection_count());
+      SendText(c, protocol::EncodeWelcome(info.id));
+    }
+    if (!rest.empty()) Consume(c, rest);
+  }
+
+  // Decides on a well-formed upgrade request before the 101 is sent.
+  std::optional<http::Response> Validate(Connection* c, const http::Request& req) {
     http::Response refusal;
-    std::optional<http::Response> denied;
     if (shutting_down_) {
-      refusal = http::JsonError(503, "Service unavailable", "the server is shutting down");
-    } else if (path != kWsPath && !(path == kEchoPath && config_.echo_enabled)) {
-      refusal = http::JsonError(404, "Not found", "no WebSocket endpoint at " + path);
-    } else if (denied = api_.AuthorizeSubscribe(ToHttpRequest(con)); denied) {
-      refusal = std::move(*denied);
-    } else if (double retry = 0; !connection_limiter_.Allow(PeerAddress(con), &retry)) {
+      return http::JsonError(503, "Service unavailable", "the server is shutting down");
+    }
+    if (req.path != kWsPath && !(req.path == kEchoPath && config_.echo_enabled)) {
+      return http::JsonError(404, "Not found", "no WebSocket endpoint at " + req.path);
+    }
+    if (std::optional<http::Response> denied = api_.AuthorizeSubscribe(req)) return denied;
+    if (double retry = 0; !connection_limiter_.Allow(c->peer, &retry)) {
       ++counters_.connections_rate_limited;
       refusal = http::JsonError(429, "Too many requests",
                                 "too many new connections from this address; retry later");
       refusal.SetHeader("Retry-After", std::to_string(std::max<int64_t>(1, std::ceil(retry))));
-    } else if (sessions_.size() >= config_.max_connections) {
-      ++counters_.connections_over_limit;
-      refusal = http::JsonError(503, "Service unavailable",
-                                "connection limit reached (" +
-                                    std::to_string(config_.max_connections) + ")");
-      spdlog::warn("connection limit ({}) reached; refused {}", config_.max_connections,
-                   PeerAddress(con));
-    } else {
-      return true;
+      return refusal;
     }
-    spdlog::debug("refused a WebSocket upgrade from {} to {}: {}", PeerAddress(con), path,
-                  refusal.status);
-    api_.AddCommonHeaders(&refusal);
-    con->set_status(static_cast<websocketpp::http::status_code::value>(refusal.status));
-    for (const auto& [k, v] : refusal.headers) con->replace_header(k, v);
-    con->set_body(refusal.body);
-    return false;
+    if (sessions_ >= config_.max_connections) {
+      ++counters_.connections_over_limit;
+      spdlog::warn("connection limit ({}) reached; refused {}", config_.max_connections, c->peer);
+      return http::JsonError(503, "Service unavailable",
+                             "connection limit reached (" +
+                                 std::to_string(config_.max_connections) + ")");
+    }
+    return std::nullopt;
   }
 
-  void OnOpen(Hdl h) {
-    ConnectionPtr con = server_.get_con_from_hdl(h);
-    bool echo = PathOf(con->get_resource()) == kEchoPath;
-    auto session = std::make_unique<Session>(con, echo, PeerAddress(con), clock_.MonotonicMillis(),
-                                             max_queued_, [this](Session* s) { Overflowed(s); });
-    Session* s = session.get();
-    sessions_.emplace(h, std::move(session));
-    if (echo) {
-      ++echo_count_;
-      spdlog::debug("echo client connected from {}", s->peer);
-      s->SendText("Connected!");
-      return;
+  // --- WebSocket sessions -----------------------------------------------------
+
+  void ConsumeFrames(Connection* c) {
+    while (c->state == Connection::State::kOpen || c->state == Connection::State::kClosing) {
+      wire::WsEvent e = c->decoder->Next();
+      switch (e.kind) {
+        case wire::WsEvent::Kind::kNeedMore:
+          return;
+        case wire::WsEvent::Kind::kMessage:
+          c->last_heard_ms = clock_.MonotonicMillis();
+          if (c->state == Connection::State::kOpen) OnMessage(c, e);
+          break;
+        case wire::WsEvent::Kind::kPing:
+          c->last_heard_ms = clock_.MonotonicMillis();
+          if (c->state == Connection::State::kOpen && Admit(c, e.payload.size() + 2)) {
+            Queue(c, std::make_shared<const std::string>(wire::EncodeFrame(Opcode::kPong, e.payload)));
+          }
+          break;
+        case wire::WsEvent::Kind::kPong:
+          c->last_heard_ms = clock_.MonotonicMillis();
+          break;
+        case wire::WsEvent::Kind::kClose:
+          c->remote_close = e.close_code;
+          if (!c->close_sent) {
+            // Echo the client's code (RFC 6455 §5.5.1), then end the connection.
+            c->close_sent = true;
+            c->local_close = e.close_code;
+            SendLast(c, e.close_code == close_code::kNoStatus
+                            ? wire::EncodeFrame(Opcode::kClose, {})
+                            : wire::EncodeCloseFrame(e.close_code, {}));
+          } else {
+            SendLast(c, {});
+          }
+          return;
+        case wire::WsEvent::Kind::kError:
+          spdlog::debug("client {} ({}): {}; closing with {}", ClientName(c), c->peer,
+                        e.payload, e.close_code);
+          if (e.close_code == close_code::kMessageTooBig) ++counters_.frames_too_large;
+          if (!c->close_sent) {
+            c->close_sent = true;
+            c->local_close = e.close_code;
+            SendLast(c, wire::EncodeCloseFrame(e.close_code, e.payload));
+          } else {
+            SendLast(c, {});
+          }
+          return;
+      }
     }
-    const core::ClientInfo& info = hub_.Connect(s);
-    s->handle = info.handle;
-    s->client_id = info.id;
-    spdlog::debug("client {} connected from {} (total: {})", info.id, s->peer,
-                  connection_count());
-    s->SendText(protocol::EncodeWelcome(info.id));
+  }
+
+  // Starts the closing handshake; the client's close frame (or the deadline)
+  // ends the connection.
+  void CloseWebSocket(Connection* c, uint16_t code, std::string_view reason) {
+    if (c->close_sent || c->state != Connection::State::kOpen) return;
+    c->close_sent = true;
+    c->local_close = code;
+    c->state = Connection::State::kClosing;
+    c->deadline_ms = clock_.MonotonicMillis() + kCloseTimeoutMs;
+    Queue(c, std::make_shared<const std::string>(wire::EncodeCloseFrame(code, reason)));
   }
 
   // A client that does not read what it is sent: stop queueing for it and
-  // close it with 1008; the sweep terminates it if the close cannot get out.
-  void Overflowed(Session* s) {
+  // close it with 1008; the sweep ends it if the close cannot get out.
+  void Overflowed(Connection* c) {
+    c->overflowed = true;
     ++counters_.slow_clients_dropped;
     spdlog::warn("client {} ({}) dropped: more than {} bytes queued for it (not reading)",
-                 s->echo ? "echo" : s->client_id, s->peer, max_queued_);
-    s->closing = true;
-    s->dropped_at_ms = clock_.MonotonicMillis();
-    ConnectionPtr con = s->con;
-    asio::post(io_, [con] {
-      websocketpp::lib::error_code ec;
-      con->close(close_code::policy_violation, "Outbound queue limit exceeded", ec);
-    });
+                 ClientName(c), c->peer, max_queued_);
+    // Frames not yet started will never be read: free them now.
+    size_t keep = c->head + (c->offset > 0 ? 1 : 0);
+    for (size_t i = keep; i < c->out.size(); ++i) c->queued -= c->out[i]->size();
+    c->out.resize(std::max(keep, c->head));
+    if (c->state == Connection::State::kOpen) {
+      c->close_sent = true;
+      c->local_close = close_code::kPolicyViolation;
+      c->state = Connection::State::kClosing;
+      Queue(c, std::make_shared<const std::string>(wire::EncodeCloseFrame(
+                   close_code::kPolicyViolation, "Outbound queue limit exceeded")));
+    }
+    c->deadline_ms = clock_.MonotonicMillis() + kCloseTimeoutMs;
   }
 
-  void OnClose(Hdl h) {
-    auto it = sessions_.find(h);
-    if (it == sessions_.end()) return;
-    Session* s = it->second.get();
-    if (s->con->get_local_close_code() == close_code::message_too_big) ++counters_.frames_too_large;
-    if (s->echo) {
-      --echo_count_;
-    } else {
-      hub_.Disconnect(s->handle);
-    }
-    spdlog::debug("client {} ({}) disconnected: close code {}", s->echo ? "echo" : s->client_id,
-                  s->peer, s->con->get_remote_close_code());
-    sessions_.erase(it);
-    ++closed_since_trim_;
-    if (sessions_.empty() && closed_since_trim_ >= kTrimWhenIdleAfter) {
-      malloc_trim(0);  // everyone left: hand the memory back now
-      closed_since_trim_ = 0;
-    }
-    if (shutting_down_ && sessions_.empty()) FinishShutdown();
-  }
-
-  void OnMessage(Hdl h, const Server::message_ptr& msg) {
-    Session* s = Find(h);
-    if (s == nullptr) return;
-    s->last_heard_ms = clock_.MonotonicMillis();
-    bool text = msg->get_opcode() == websocketpp::frame::opcode::text;
-    if (s->echo) {
-      s->con->send("Echo: " + msg->get_payload(), msg->get_opcode());
+  void OnMessage(Connection* c, wire::WsEvent& msg) {
+    bool text = msg.opcode == Opcode::kText;
+    if (c->kind == Connection::Kind::kEcho) {
+      std::string reply = "Echo: " + msg.payload;
+      if (!Admit(c, reply.size())) return;
+      Queue(c, std::make_shared<const std::string>(wire::EncodeFrame(msg.opcode, reply)));
       return;
     }
     if (!text) {
-      s->SendText(protocol::EncodeError(protocol::BinaryFrameError()));
+      SendText(c, protocol::EncodeError(protocol::BinaryFrameError()));
       return;
     }
-    protocol::ParseResult parsed = protocol::ParseRequest(msg->get_payload());
+    protocol::ParseResult parsed = protocol::ParseRequest(msg.payload);
     if (auto* err = std::get_if<protocol::ProtocolError>(&parsed)) {
-      spdlog::debug("client {}: {} ({})", s->client_id, err->message,
+      spdlog::debug("client {}: {} ({})", ClientName(c), err->message,
                     protocol::ErrorCodeName(err->code));
       ++counters_.protocol_errors;
       if (err->code == protocol::ErrorCode::kInvalidChannel) ++counters_.invalid_channels;
-      s->SendText(protocol::EncodeError(*err));
+      SendText(c, protocol::EncodeError(*err));
       return;
     }
-    Handle(s, std::get<protocol::Request>(parsed));
+    Handle(c, std::get<protocol::Request>(parsed));
   }
 
-  void Handle(Session* s, const protocol::Request& req) {
+  void Handle(Connection* c, const protocol::Request& req) {
     using protocol::RequestType;
     switch (req.type) {
       case RequestType::kSubscribe: {
-        core::SubscribeResult r = hub_.Subscribe(s->handle, req.channel);
+        core::SubscribeResult r = hub_.Subscribe(c->handle, req.channel);
         if (!r.ok) {
           ++counters_.subscriptions_over_limit;
-          s->SendText(protocol::EncodeError(
-              {protocol::ErrorCode::kLimitExceeded,
-               "Subscription limit reached: at most " +
-                   std::to_string(config_.max_subscriptions_per_client) + " channels per client",
-               req.id_json}));
+          SendText(c, protocol::EncodeError(
+                          {protocol::ErrorCode::kLimitExceeded,
+                           "Subscription limit reached: at most " +
+                               std::to_string(config_.max_subscriptions_per_client) +
+                               " channels per client",
+                           req.id_json}));
           return;
         }
-        spdlog::debug("client {} subscribed to {}", s->client_id, req.channel);
-        s->SendText(protocol::EncodeSubscribed(req.channel, r.subscriber_count, req.id_json));
+        spdlog::debug("client {} subscribed to {}", ClientName(c), req.channel);
+        SendText(c, protocol::EncodeSubscribed(req.channel, r.subscriber_count, req.id_json));
         return;
       }
       case RequestType::kUnsubscribe:
-        hub_.Unsubscribe(s->handle, req.channel);
-        s->SendText(protocol::EncodeUnsubscribed(req.channel, req.id_json));
+        hub_.Unsubscribe(c->handle, req.channel);
+        SendText(c, protocol::EncodeUnsubscribed(req.channel, req.id_json));
         return;
       case RequestType::kSetName:
         if (req.name.size() > config_.max_name_bytes) {
           ++counters_.names_too_long;
-          s->SendText(protocol::EncodeError(
-              {protocol::ErrorCode::kLimitExceeded,
-               "Name too long: at most " + std::to_string(config_.max_name_bytes) + " bytes",
-               req.id_json}));
+          SendText(c, protocol::EncodeError(
+                          {protocol::ErrorCode::kLimitExceeded,
+                           "Name too long: at most " + std::to_string(config_.max_name_bytes) +
+                               " bytes",
+                           req.id_json}));
           return;
         }
-        hub_.SetName(s->handle, req.name);
-        s->SendText(protocol::EncodeNameSet(req.name, req.id_json));
+        hub_.SetName(c->handle, req.name);
+        SendText(c, protocol::EncodeNameSet(req.name, req.id_json));
         return;
       case RequestType::kListSubscriptions: {
-        const core::ClientInfo* info = hub_.Find(s->handle);
-        s->SendText(protocol::EncodeSubscriptions(info ? info->subscriptions
-                                                       : std::vector<std::string>{},
-                                                  req.id_json));
+        const core::ClientInfo* info = hub_.Find(c->handle);
+        SendText(c, protocol::EncodeSubscriptions(
+                        info ? info->subscriptions : std::vector<std::string>{}, req.id_json));
         return;
       }
       case RequestType::kPing:
-        s->SendText(protocol::EncodePong(clock_.WallMillis(), req.id_json));
+        SendText(c, protocol::EncodePong(clock_.WallMillis(), req.id_json));
         return;
       case RequestType::kPong:
         return;  // last_heard_ms is already updated
     }
   }
 
-  // The plain request that http::Api works on.
-  static http::Request ToHttpRequest(const ConnectionPtr& con) {
-    const auto& raw = con->get_request();
-    http::Request req;
-    req.method = raw.get_method();
-    const std::string& resource = con->get_resource();
-    size_t q = resource.find('?');
-    req.path = resource.substr(0, q);
-    if (q != std::string::npos) req.query = resource.substr(q + 1);
-    for (const auto& [k, v] : raw.get_headers()) req.headers.emplace_back(k, v);
-    req.body = raw.get_body();
-    req.peer_address = PeerAddress(con);
-    return req;
+  // Ends a connection now: closes the socket and forgets the session.
+  void Destroy(Connection* c) {
+    if (c->state == Connection::State::kClosed) return;
+    c->state = Connection::State::kClosed;
+    asio::error_code ignored;
+    c->socket.close(ignored);
+    if (c->websocket()) {
+      spdlog::debug("client {} ({}) disconnected: close code {}", ClientName(c), c->peer,
+                    c->remote_close);
+      if (c->kind == Connection::Kind::kEcho) {
+        --echo_count_;
+      } else {
+        hub_.Disconnect(c->handle);
+      }
+      --sessions_;
+    }
+    c->out.clear();
+    c->head = c->offset = c->queued = 0;
+    c->decoder.reset();
+    c->request.reset();
+    auto it = connections_.find(c);
+    ConnectionPtr keep;  // c stays valid until this function returns
+    if (it != connections_.end()) {
+      keep = std::move(it->second);
+      connections_.erase(it);
+    }
+    ++closed_since_trim_;
+    if (connections_.empty() && closed_since_trim_ >= kTrimWhenIdleAfter) {
+      malloc_trim(0);  // everyone left: hand the memory back now
+      closed_since_trim_ = 0;
+    }
+    if (shutting_down_ && sessions_ == 0) FinishShutdown();
   }
 
-  void OnHttp(Hdl h) {
-    ConnectionPtr con = server_.get_con_from_hdl(h);
-    auto start = std::chrono::steady_clock::now();
-    http::Request req = ToHttpRequest(con);
-    http::Response resp = api_.Handle(req);
-    con->set_status(static_cast<websocketpp::http::status_code::value>(resp.status));
-    for (const auto& [k, v] : resp.headers) con->replace_header(k, v);
-    con->set_body(resp.body);
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                  std::chrono::steady_clock::now() - start)
-                  .count();
-    spdlog::info("http {} \"{} {}\" {} {} {:.3f}ms", req.peer_address, req.method, req.path,
-                 resp.status, resp.body.size(), us / 1000.0);
-  }
+  // --- timers -----------------------------------------------------------------
 
-  // One timer for every connection: sends heartbeats when due and closes
-  // clients that have been silent for longer than the timeout.
+  // One timer for every connection: heartbeats when due, clients silent for
+  // longer than the timeout, and every deadline (request, close handshake).
   void ScheduleSweep() {
     int64_t tick = std::clamp<int64_t>(std::min(interval_ms_, timeout_ms_) / 4, 10, 1000);
     sweep_.expires_after(std::chrono::milliseconds(tick));
@@ -575,37 +949,34 @@ class WebSocketServer::Impl {
   void Sweep() {
     int64_t now = clock_.MonotonicMillis();
     std::string heartbeat;
-    std::vector<ConnectionPtr> silent;
-    std::vector<ConnectionPtr> stuck;
-    for (auto& [hdl, s] : sessions_) {
-      if (s->dropped_at_ms >= 0 && now - s->dropped_at_ms >= kDropGraceMs) {
-        s->dropped_at_ms = -1;
-        stuck.push_back(s->con);
-      }
-      if (s->closing) continue;
-      websocketpp::lib::error_code ec;
-      if (now - s->last_heard_ms >= timeout_ms_) {
-        spdlog::info("client {} ({}) timed out after {} ms of silence",
-                     s->echo ? "echo" : s->client_id, s->peer, now - s->last_heard_ms);
-        s->closing = true;
-        silent.push_back(s->con);
+    Bytes ping;
+    std::vector<ConnectionPtr> expired;
+    for (auto& [raw, c] : connections_) {
+      if (c->deadline_ms >= 0 && now >= c->deadline_ms) {
+        expired.push_back(c);
         continue;
       }
-      if (now - s->last_ping_ms < interval_ms_) continue;
-      s->last_ping_ms = now;
-      if (!s->echo) {
-        if (heartbeat.empty()) heartbeat = protocol::EncodeHeartbeat(clock_.WallMillis());
-        s->SendText(heartbeat);
+      if (c->state != Connection::State::kOpen) continue;
+      if (now - c->last_heard_ms >= timeout_ms_) {
+        spdlog::info("client {} ({}) timed out after {} ms of silence", ClientName(c.get()),
+                     c->peer, now - c->last_heard_ms);
+        CloseWebSocket(c.get(), close_code::kNormal, "Ping timeout");
+        continue;
       }
-      s->con->ping("", ec);
+      if (now - c->last_ping_ms < interval_ms_) continue;
+      c->last_ping_ms = now;
+      if (c->kind == Connection::Kind::kSubscriber) {
+        if (heartbeat.empty()) heartbeat = protocol::EncodeHeartbeat(clock_.WallMillis());
+        SendText(c.get(), heartbeat);
+      }
+      if (!ping) ping = std::make_shared<const std::string>(wire::EncodeFrame(Opcode::kPing, {}));
+      if (!c->close_sent && Admit(c.get(), ping->size())) Queue(c.get(), ping);
     }
-    for (const ConnectionPtr& con : silent) {
-      websocketpp::lib::error_code ec;
-      con->close(close_code::normal, "Ping timeout", ec);
-    }
-    for (const ConnectionPtr& con : stuck) {
-      websocketpp::lib::error_code ec;
-      con->terminate(ec);
+    for (const ConnectionPtr& c : expired) {
+      if (c->state == Connection::State::kRequest || c->state == Connection::State::kBody) {
+        spdlog::debug("{}: no complete request within {} ms", c->peer, kRequestTimeoutMs);
+      }
+      Destroy(c.get());
     }
     TrimMemory(now);
   }
@@ -619,26 +990,36 @@ class WebSocketServer::Impl {
     last_trim_ms_ = now;
   }
 
+  // --- accepting --------------------------------------------------------------
+
   void StartServing() {
     listening_ = true;
+    spdlog::info("sending with {}", sender_.description());
     Accept();
     ScheduleSweep();
   }
 
   void Accept() {
-    ConnectionPtr con = server_.get_connection();
-    acceptor_.async_accept(con->get_raw_socket(),
-                           [this, con](const asio::error_code& ec) { OnAccept(con, ec); });
+    acceptor_.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+      Guard("accept", [&] { OnAccept(ec, std::move(socket)); });
+    });
   }
 
-  void OnAccept(const ConnectionPtr& con, const asio::error_code& ec) {
+  void OnAccept(const asio::error_code& ec, asio::ip::tcp::socket socket) {
     if (!ec) {
-      con->start();
+      asio::error_code e;
+      socket.set_option(asio::ip::tcp::no_delay(true), e);
+      socket.non_blocking(true, e);
+      auto ep = socket.remote_endpoint(e);
+      std::string peer = e ? std::string("unknown") : ep.address().to_string();
+      auto c = std::make_shared<Connection>(this, std::move(socket), std::move(peer));
+      c->request = std::make_unique<wire::HttpHeadParser>();
+      c->deadline_ms = clock_.MonotonicMillis() + kRequestTimeoutMs;
+      connections_.emplace(c.get(), c);
+      WaitReadable(c.get());
       Accept();
       return;
     }
-    websocketpp::lib::error_code ignored = ec;
-    con->terminate(ignored);
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
                      ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
@@ -677,15 +1058,24 @@ class WebSocketServer::Impl {
   const core::Clock& clock_;
   core::Counters& counters_;
   core::RateLimiter connection_limiter_;
-  size_t max_queued_ = 4194304;
-  uint64_t closed_since_trim_ = 0;
-  int64_t last_trim_ms_ = -1000000;
-  Server server_;
   config::Config config_;
-  std::map<Hdl, std::unique_ptr<Session>, std::owner_less<Hdl>> sessions_;
-  size_t echo_count_ = 0;
+  size_t max_queued_ = 4194304;
   int64_t interval_ms_ = 30000;
   int64_t timeout_ms_ = 60000;
+
+  std::unordered_map<Connection*, ConnectionPtr> connections_;
+  size_t sessions_ = 0;    ///< Open WebSocket sessions (subscribers and echo).
+  size_t echo_count_ = 0;
+  std::vector<char> read_buffer_;
+  std::vector<ConnectionPtr> dirty_;     ///< Queued to since the last flush.
+  std::vector<ConnectionPtr> flushing_;  ///< The list FlushAll is writing.
+  std::vector<Connection*> batch_;       ///< FlushAll's sends, in BatchSender order.
+  bool flush_posted_ = false;
+  // NOTIFYD_IO_URING=0 in the environment: plain sendmsg (for comparisons).
+  BatchSender sender_{!IoUringDisabledByEnv()};
+
+  uint64_t closed_since_trim_ = 0;
+  int64_t last_trim_ms_ = -1000000;
   bool listening_ = false;
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::steady_timer accept_backoff_{io_};
@@ -696,6 +1086,8 @@ class WebSocketServer::Impl {
   asio::steady_timer shutdown_timer_;
   std::function<void()> shutdown_done_;
 };
+
+void Connection::Deliver(const core::FramePtr& frame) { server->DeliverFrame(this, frame); }
 
 WebSocketServer::WebSocketServer(asio::io_context& io, core::Hub& hub, http::Api& api,
                                  const core::Clock& clock, core::Counters& counters)

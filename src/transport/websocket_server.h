@@ -1,8 +1,8 @@
-// The network side: one websocketpp endpoint on the daemon's io_context that
-// serves /ws (sessions adapted to core::Subscriber), /ws/echo, and plain HTTP
-// on the same port (handed to http::Api). Heartbeats run from one sweep timer.
-// Everything here runs on the single io thread (TECH-NOTES §3). websocketpp
-// stays inside websocket_server.cpp (it is slow to compile).
+// The network side: one listener on the daemon's io_context that serves /ws
+// (sessions adapted to core::Subscriber), /ws/echo, and plain HTTP on the same
+// port (handed to http::Api). HTTP and WebSocket framing are notifyd's own
+// (src/wire/), on asio sockets; heartbeats and every deadline run from one
+// sweep timer. Everything here runs on the single io thread (TECH-NOTES §3).
 #pragma once
 
 #include <cstdint>
@@ -46,8 +46,9 @@ class WebSocketServer {
   /// Open /ws/echo connections.
   size_t echo_count() const;
 
+  class Impl;  ///< Defined in websocket_server.cpp.
+
  private:
-  class Impl;
   std::unique_ptr<Impl> impl_;
 };
 
