@@ -41,19 +41,20 @@ BatchSender::~BatchSender() {
 
 void BatchSender::Begin() {
   entries_.clear();
-  iov_.clear();
+  iov_used_ = 0;
 }
 
 iovec* BatchSender::Add(int fd) {
-  entries_.push_back({fd, iov_.size(), 0});
-  iov_.resize(iov_.size() + kMaxIov);
-  return iov_.data() + entries_.back().first;
+  // Grows, never shrinks, and is not cleared: Add costs no memset.
+  if (iov_.size() < iov_used_ + kMaxIov) iov_.resize(std::max(2 * iov_.size(), iov_used_ + kMaxIov));
+  entries_.push_back({fd, iov_used_, 0});
+  return iov_.data() + iov_used_;
 }
 
 void BatchSender::Commit(size_t n) {
   Entry& e = entries_.back();
   e.count = n;
-  iov_.resize(e.first + n);
+  iov_used_ = e.first + n;
 }
 
 void BatchSender::Run(const std::function<void(size_t, ssize_t, int)>& done) {

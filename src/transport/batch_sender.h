@@ -60,7 +60,8 @@ class BatchSender {
   std::unique_ptr<Ring> ring_;
   std::string description_;
   std::vector<Entry> entries_;
-  std::vector<iovec> iov_;
+  std::vector<iovec> iov_;  ///< iov_[0, iov_used_) belong to entries_.
+  size_t iov_used_ = 0;
   std::vector<ssize_t> results_;
   std::vector<int> errors_;
 };
