@@ -101,9 +101,13 @@ Match Router::Route(std::string_view method, std::string_view path) const {
       }
     }
     if (!ok) continue;
-    if (route.method == method) return Match{Match::kFound, &route.handler, std::move(params), {}};
+    // HEAD is GET without the body (RFC 9110 §9.3.2); the transport drops it.
+    if (route.method == method || (method == "HEAD" && route.method == "GET")) {
+      return Match{Match::kFound, &route.handler, std::move(params), {}};
+    }
     match.kind = Match::kMethodNotAllowed;
     match.allow += route.method + ", ";
+    if (route.method == "GET") match.allow += "HEAD, ";
   }
   if (match.kind == Match::kMethodNotAllowed) match.allow += "OPTIONS";
   return match;

@@ -11,7 +11,7 @@ wire are checked rather than what a client library makes of them:
   as soon as the header announces them)
 - handshake refusals (426, 400, 404) and HTTP errors (431, 400, 505, 413 before
   the body) with JSON bodies; the 5 s request timeout; no pipelining (one
-  response, then EOF); HEAD without a body
+  response, then EOF); HEAD answered like GET without the body
 - delivery to 200 subscribers with io_uring batching and with plain sendmsg
   (NOTIFYD_IO_URING=0)
 """
@@ -423,9 +423,12 @@ class HttpErrorTest(WireCase):
         self.assertEqual(body, b"OK", raw)
 
     def test_head_has_content_length_and_no_body(self):
+        get = self.d.raw_http(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        _status, get_headers, get_body = parse_http_response(get)
         raw = self.d.raw_http(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        _status, headers, body = parse_http_response(raw)
-        self.assertRegex(headers.get("content-length", ""), r"^\d+$", raw)
+        status, headers, body = parse_http_response(raw)
+        self.assertEqual(status, 200, raw)  # HEAD is GET without the body
+        self.assertEqual(headers.get("content-length"), str(len(get_body)), raw)
         self.assertEqual(body, b"", raw)
 
 

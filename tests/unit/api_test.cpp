@@ -410,7 +410,7 @@ TEST_F(ApiTest, WrongMethodIs405WithAllow) {
   Request post_health = Post("/health", "x");
   const Response r = api_.Handle(post_health);
   ExpectJsonError(r, 405, "Method not allowed");
-  EXPECT_EQ(r.Header("Allow"), "GET, OPTIONS");
+  EXPECT_EQ(r.Header("Allow"), "GET, HEAD, OPTIONS");
 }
 
 TEST_F(ApiTest, OptionsOnAnyPathIs200WithEmptyBody) {

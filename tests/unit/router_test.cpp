@@ -80,14 +80,21 @@ TEST_F(RouterTest, WrongMethodIsMethodNotAllowed) {
   Match m = router_.Route("POST", "/api/channels");
   EXPECT_EQ(m.kind, Match::kMethodNotAllowed);
   EXPECT_EQ(m.handler, nullptr);
-  EXPECT_EQ(m.allow, "GET, OPTIONS");
+  EXPECT_EQ(m.allow, "GET, HEAD, OPTIONS");
   EXPECT_EQ(router_.Route("GET", "/api/notify/news").allow, "POST, OPTIONS");
+}
+
+TEST_F(RouterTest, HeadIsRoutedToGet) {
+  Match m = router_.Route("HEAD", "/things/7");
+  EXPECT_EQ(m.kind, Match::kFound);
+  EXPECT_EQ(Call(m), "get-thing");
+  EXPECT_EQ(router_.Route("HEAD", "/api/notify/news").kind, Match::kMethodNotAllowed);
 }
 
 TEST_F(RouterTest, AllowListsEveryMethodOfThePath) {
   Match m = router_.Route("PUT", "/things/7");
   EXPECT_EQ(m.kind, Match::kMethodNotAllowed);
-  EXPECT_EQ(m.allow, "GET, DELETE, OPTIONS");
+  EXPECT_EQ(m.allow, "GET, HEAD, DELETE, OPTIONS");
 }
 
 TEST_F(RouterTest, SamePatternDispatchesByMethod) {
