@@ -129,6 +129,12 @@ struct ProcSample {
   double rss_kb = 0;      // sum of VmRSS
   long fds = 0;           // open fds of the tree
   int procs = 0;
+  // utime+stime of the kernel's ksoftirqd/N threads. Softirq work (for
+  // loopback TCP: the receiver's side of every send) runs in the sending
+  // process and is billed to it, unless the kernel defers it to ksoftirqd,
+  // which bills nobody: adding this keeps a server from looking cheap by
+  // sending in bursts that overflow into ksoftirqd.
+  double ksoftirqd_s = 0;
 };
 ProcSample SampleProc(int pid);
 

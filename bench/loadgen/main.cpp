@@ -368,6 +368,9 @@ int Fanout(const Args& a, Out& o) {
   o.N("deliveries_per_s", st.received / ((t_done - t0) / 1e9));
   o.N("server_cpu_s", cpu);
   o.N("cpu_s_per_M", st.received ? cpu / st.received * 1e6 : NAN);
+  const double softirqd = c1.ksoftirqd_s - c0.ksoftirqd_s;
+  o.N("ksoftirqd_cpu_s", softirqd);
+  o.N("cpu_ksoftirqd_s_per_M", st.received ? (cpu + softirqd) / st.received * 1e6 : NAN);
   o.N("rss_kb", c1.rss_kb);
   Latency(o, h);
   pool.All(kClose);

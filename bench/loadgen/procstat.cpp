@@ -134,6 +134,14 @@ double ReadRssKb(int pid) {
   return 0;
 }
 
+bool IsKsoftirqd(int pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/comm", pid);
+  std::ifstream f(path);
+  std::string comm;
+  return std::getline(f, comm) && comm.compare(0, 10, "ksoftirqd/") == 0;
+}
+
 long CountFds(int pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd", pid);
@@ -161,7 +169,9 @@ ProcSample SampleProc(int pid) {
       if (p <= 0) continue;
       int pp;
       double a, b;
-      if (ReadStat(p, &pp, &a, &b)) kids.emplace(pp, p);
+      if (!ReadStat(p, &pp, &a, &b)) continue;
+      kids.emplace(pp, p);
+      if (pp == 2 && IsKsoftirqd(p)) s.ksoftirqd_s += a;  // kthreadd's children
     }
     closedir(d);
   }
