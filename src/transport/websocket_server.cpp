@@ -41,9 +41,11 @@ constexpr const char* kWsPath = "/ws";
 constexpr const char* kEchoPath = "/ws/echo";
 // A request head (and body) or a WebSocket handshake must arrive within this.
 constexpr int64_t kRequestTimeoutMs = 5000;
-// How long a closing connection gets for the close handshake or for reading
-// the rest of its response, and a client dropped for not reading for its close.
+// How long the peer gets to close once our last bytes are out, a closing
+// handshake we started to complete, and a client dropped for not reading.
 constexpr int64_t kCloseTimeoutMs = 2000;
+// How long a connection gets to send its last response or close frame.
+constexpr int64_t kLastWriteTimeoutMs = 30000;
 // Closed connections after which freed memory is handed back to the system.
 constexpr uint64_t kTrimAfterCloses = 256;
 constexpr uint64_t kTrimWhenIdleAfter = 16;
@@ -508,14 +510,18 @@ class WebSocketServer::Impl {
     c->shutdown_after_write = false;
     ::shutdown(c->fd(), SHUT_WR);
     c->state = Connection::State::kLingering;
-    if (c->deadline_ms < 0) c->deadline_ms = clock_.MonotonicMillis() + kCloseTimeoutMs;
+    c->deadline_ms = clock_.MonotonicMillis() + kCloseTimeoutMs;
     if (c->read_eof) Destroy(c);  // the peer is gone already
   }
 
   // Queues `bytes` (may be empty) as the last thing the connection sends.
   void SendLast(Connection* c, std::string bytes) {
     c->state = Connection::State::kLingering;
-    c->deadline_ms = clock_.MonotonicMillis() + kCloseTimeoutMs;
+    // Time to get the bytes out (a large /api/clients to a slow client);
+    // the peer then gets kCloseTimeoutMs to close.
+    // A WebSocket deadline already running (a dropped client's) stays.
+    int64_t limit = clock_.MonotonicMillis() + kLastWriteTimeoutMs;
+    c->deadline_ms = c->websocket() && c->deadline_ms >= 0 ? std::min(c->deadline_ms, limit) : limit;
     if (!bytes.empty()) Queue(c, std::make_shared<const std::string>(std::move(bytes)));
     if (c->head == c->out.size()) {
       ShutdownSending(c);
