@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -911,8 +912,10 @@ class WebSocketServer::Impl {
     asio::error_code ignored;
     c->socket.close(ignored);
     if (c->websocket()) {
-      spdlog::debug("client {} ({}) disconnected: close code {}", ClientName(c), c->peer,
-                    c->remote_close);
+      // 1006: the TCP connection ended without the client's close frame;
+      // ours 0: notifyd sent none.
+      spdlog::debug("client {} ({}) disconnected: close code {} (ours {})", ClientName(c),
+                    c->peer, c->remote_close, c->local_close);
       if (c->kind == Connection::Kind::kEcho) {
         --echo_count_;
       } else {
