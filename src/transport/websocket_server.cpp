@@ -47,6 +47,8 @@ constexpr int64_t kRequestTimeoutMs = 5000;
 constexpr int64_t kCloseTimeoutMs = 2000;
 // How long a connection gets to send its last response or close frame.
 constexpr int64_t kLastWriteTimeoutMs = 30000;
+// Clients written per event-loop turn (FlushAll).
+constexpr size_t kFlushChunk = 1024;
 // Closed connections after which freed memory is handed back to the system.
 constexpr uint64_t kTrimAfterCloses = 256;
 constexpr uint64_t kTrimWhenIdleAfter = 16;
@@ -374,32 +376,47 @@ class WebSocketServer::Impl {
     if (c->dirty || c->write_waiting) return;
     c->dirty = true;
     dirty_.push_back(c->shared_from_this());
-    if (!flush_posted_) {
-      flush_posted_ = true;
-      asio::post(io_, [this] { FlushAll(); });
-    }
+    PostFlush();
   }
 
-  // Writes everything queued since the last flush: every frame of a publish
-  // goes out in one pass, one sendmsg per client (several frames for one
-  // client share it), handed to the kernel in batches (BatchSender).
+  // Writes what was queued, oldest first, at most kFlushChunk clients per
+  // event-loop turn: a publish to 10,000 subscribers does not hold the loop
+  // (heartbeats, new connections, the next publish) for its whole fan-out,
+  // and a client still waiting its turn when the next publish arrives gets
+  // both frames in one send. One sendmsg per client (several frames share
+  // it), handed to the kernel in batches (BatchSender).
   void FlushAll() {
     flush_posted_ = false;
-    flushing_.swap(dirty_);
+    size_t end = std::min(dirty_.size(), dirty_head_ + kFlushChunk);
     sender_.Begin();
     batch_.clear();
-    for (const ConnectionPtr& c : flushing_) {
+    for (size_t i = dirty_head_; i < end; ++i) {
+      Connection* c = dirty_[i].get();
       c->dirty = false;
       if (c->state == Connection::State::kClosed || c->write_waiting) continue;
       if (c->head == c->out.size()) continue;
-      batch_.push_back(c.get());
-      sender_.Commit(FillIov(c.get(), sender_.Add(c->fd())));
+      batch_.push_back(c);
+      sender_.Commit(FillIov(c, sender_.Add(c->fd())));
     }
+    // dirty_[dirty_head_, end) keeps every batch_ entry alive during Run.
     sender_.Run([this](size_t i, ssize_t result, int error) {
       Guard("send", [&] { SendDone(batch_[i], result, error); });
     });
     batch_.clear();
-    flushing_.clear();  // may free connections closed meanwhile
+    for (size_t i = dirty_head_; i < end; ++i) dirty_[i].reset();  // may free closed ones
+    dirty_head_ = end;
+    if (dirty_head_ == dirty_.size()) {
+      dirty_.clear();
+      dirty_head_ = 0;
+    } else {
+      PostFlush();
+    }
+  }
+
+  void PostFlush() {
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(io_, [this] { FlushAll(); });
   }
 
   // Points up to kMaxIov buffers at c's unsent bytes; returns how many.
@@ -526,9 +543,12 @@ class WebSocketServer::Impl {
     if (!bytes.empty()) Queue(c, std::make_shared<const std::string>(std::move(bytes)));
     if (c->head == c->out.size()) {
       ShutdownSending(c);
-    } else {
-      c->shutdown_after_write = true;  // a flush is due: Drained() shuts down
+      return;
     }
+    c->shutdown_after_write = true;  // Drained() shuts down
+    // An HTTP response goes out now, ahead of the fan-out it may have
+    // queued: a publisher learns at once that its notification was taken.
+    if (c->kind == Connection::Kind::kHttp && !c->write_waiting) Flush(c);
   }
 
   // --- receiving --------------------------------------------------------------
@@ -1076,8 +1096,8 @@ class WebSocketServer::Impl {
   size_t sessions_ = 0;    ///< Open WebSocket sessions (subscribers and echo).
   size_t echo_count_ = 0;
   std::vector<char> read_buffer_;
-  std::vector<ConnectionPtr> dirty_;     ///< Queued to since the last flush.
-  std::vector<ConnectionPtr> flushing_;  ///< The list FlushAll is writing.
+  std::vector<ConnectionPtr> dirty_;  ///< Clients with frames to send, from dirty_head_ on.
+  size_t dirty_head_ = 0;
   std::vector<Connection*> batch_;       ///< FlushAll's sends, in BatchSender order.
   bool flush_posted_ = false;
   // NOTIFYD_IO_URING=0 in the environment: plain sendmsg (for comparisons).
