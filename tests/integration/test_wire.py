@@ -21,6 +21,7 @@ import base64
 import hashlib
 import json
 import os
+import resource
 import socket
 import struct
 import time
@@ -451,6 +452,8 @@ class _Daemon(Daemon):
 class DeliveryCase(DaemonTestCase):
     config = {"limits": {"connection_rate": 0, "publish_rate": 0}}
     env = None
+    subscribers = SUBSCRIBERS
+    publishes = PUBLISHES
 
     def setUp(self):
         self.d = _Daemon(self.config, env=self.env, start=False)
@@ -459,17 +462,19 @@ class DeliveryCase(DaemonTestCase):
 
     async def check_delivery(self):
         subs = []
-        for i in range(0, SUBSCRIBERS, 50):
+        for i in range(0, self.subscribers, 50):
             subs += await asyncio.gather(*(self.d.ws() for _ in range(50)))
         replies = await asyncio.gather(*(c.request({"type": "subscribe", "channel": "fan"})
                                          for c in subs))
         self.assertEqual(sorted(r["subscriberCount"] for r in replies),
-                         list(range(1, SUBSCRIBERS + 1)))
+                         list(range(1, self.subscribers + 1)))
+
+        publishes = self.publishes
 
         def publish_all():
             out = []
-            for i in range(PUBLISHES + 1):
-                title = f"n{i}" if i < PUBLISHES else "end"
+            for i in range(publishes + 1):
+                title = f"n{i}" if i < publishes else "end"
                 out.append(self.d.http_json("POST", "/api/notify/fan",
                                             {"title": title, "data": {"i": i}}))
             return out
@@ -477,12 +482,12 @@ class DeliveryCase(DaemonTestCase):
         results = await asyncio.to_thread(publish_all)
         for i, (s, _h, r) in enumerate(results):
             self.assertEqual(s, 200, (i, r))
-            self.assertEqual(r["delivered"], SUBSCRIBERS, (i, r))
+            self.assertEqual(r["delivered"], self.subscribers, (i, r))
         ids = [r["id"] for _s, _h, r in results]
 
         async def collect(c):
             got = []
-            for _ in range(PUBLISHES + 1):
+            for _ in range(self.publishes + 1):
                 n = await c.recv_until("notification", timeout=10)
                 got.append(n)
                 if n["title"] == "end":
@@ -490,11 +495,11 @@ class DeliveryCase(DaemonTestCase):
             return got
 
         received = await asyncio.gather(*(collect(c) for c in subs))
-        expected = [f"n{i}" for i in range(PUBLISHES)] + ["end"]
+        expected = [f"n{i}" for i in range(self.publishes)] + ["end"]
         for k, got in enumerate(received):
             self.assertEqual([n["title"] for n in got], expected, f"subscriber {k}")
             self.assertEqual([n["id"] for n in got], ids, f"subscriber {k}")
-            self.assertEqual([n["data"]["i"] for n in got], list(range(PUBLISHES + 1)))
+            self.assertEqual([n["data"]["i"] for n in got], list(range(self.publishes + 1)))
             self.assertTrue(all(n["channel"] == "fan" for n in got), f"subscriber {k}")
 
 
@@ -511,6 +516,27 @@ class DefaultDeliveryTest(DeliveryCase):
     async def test_delivery_with_default_sender(self):
         m = self.d.wait_stderr(r"sending with (.*)")
         self.assertNotIn("io_uring disabled", m.group(1), m.group(0))
+        await self.check_delivery()
+
+
+class ChunkedFlushDeliveryTest(DeliveryCase):
+    """More subscribers than one flush pass writes (1,024 per event-loop turn):
+    a publish arriving mid-fan-out shares sends with the one before, and still
+    every subscriber gets every notification once, in order."""
+    subscribers = 1100
+    publishes = 10
+
+    def setUp(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))  # the daemon inherits it
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        if want < 2 * self.subscribers + 64:
+            self.skipTest(f"open-files limit {hard} is too low for {self.subscribers} clients")
+        super().setUp()
+
+    async def test_delivery_across_flush_passes(self):
         await self.check_delivery()
 
 
