@@ -74,6 +74,13 @@ bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out);
 /// or false when absent or malformed.
 bool QueryParam(std::string_view query, std::string_view key, std::string* value);
 
+/// ASCII case-insensitive equality (header names, tokens).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+/// True when the comma-separated header value lists `token` (any case), as in
+/// "Connection: keep-alive, Upgrade".
+bool HasToken(std::string_view value, std::string_view token);
+
 /// True for 127.0.0.0/8, ::1 and ::ffff:127.x.y.z.
 bool IsLoopback(std::string_view address);
 

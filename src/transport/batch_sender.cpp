@@ -74,18 +74,22 @@ void BatchSender::Run(const std::function<void(size_t, ssize_t, int)>& done) {
   for (size_t i = 0; i < n; ++i) done(i, results_[i], errors_[i]);
 }
 
+ssize_t BatchSender::SendNow(int fd, const iovec* iov, size_t n, int* error) {
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = n;
+  ssize_t w;
+  do {
+    w = ::sendmsg(fd, &msg, kSendFlags);
+  } while (w < 0 && errno == EINTR);
+  *error = w < 0 ? errno : 0;
+  return w;
+}
+
 void BatchSender::RunSendmsg(size_t from) {
   for (size_t i = from; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
-    msghdr msg{};
-    msg.msg_iov = iov_.data() + e.first;
-    msg.msg_iovlen = e.count;
-    ssize_t w;
-    do {
-      w = ::sendmsg(e.fd, &msg, kSendFlags);
-    } while (w < 0 && errno == EINTR);
-    results_[i] = w;
-    errors_[i] = w < 0 ? errno : 0;
+    results_[i] = SendNow(e.fd, iov_.data() + e.first, e.count, &errors_[i]);
   }
 }
 

@@ -41,6 +41,11 @@ class BatchSender {
   void Commit(size_t n);
   size_t size() const { return entries_.size(); }
 
+  /// One sendmsg of iov[0, n) on `fd`, with the flags every send here uses
+  /// (MSG_NOSIGNAL | MSG_DONTWAIT), retried on EINTR: the byte count, or -1
+  /// with *error an errno. For a single client outside a batch.
+  static ssize_t SendNow(int fd, const iovec* iov, size_t n, int* error);
+
   /// Sends the batch; then calls done(i, result, error) for every entry in
   /// the order added: result is the byte count, or -1 with error an errno.
   void Run(const std::function<void(size_t, ssize_t, int)>& done);

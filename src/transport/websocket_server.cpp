@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -81,31 +80,6 @@ const char* ReasonPhrase(int status) {
   }
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// True when the comma-separated header `value` lists `token` (any case).
-bool HasToken(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    size_t comma = value.find(',');
-    std::string_view item = value.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (EqualsIgnoreCase(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 std::string SerializeResponse(const http::Response& r, bool head_only) {
   std::string out;
   out.reserve(160 + r.body.size() + 64 * r.headers.size());
@@ -115,7 +89,7 @@ std::string SerializeResponse(const http::Response& r, bool head_only) {
   out += ReasonPhrase(r.status);
   out += "\r\nServer: notifyd\r\n";
   for (const auto& [k, v] : r.headers) {
-    if (EqualsIgnoreCase(k, "Content-Length")) continue;
+    if (http::EqualsIgnoreCase(k, "Content-Length")) continue;
     out += k;
     out += ": ";
     out += v;
@@ -438,10 +412,6 @@ class WebSocketServer::Impl {
         WaitWritable(c);
         return;
       }
-      if (error == EINTR) {
-        Flush(c);
-        return;
-      }
       spdlog::debug("send to {} failed: {}", c->peer, std::strerror(error));
       Destroy(c);
       return;
@@ -481,29 +451,18 @@ class WebSocketServer::Impl {
     if (c->shutdown_after_write) ShutdownSending(c);
   }
 
-  // Flushes one connection at once, for writes resumed after a wait.
+  // Writes one connection's queue at once (a resumed write, an HTTP
+  // response): one sendmsg, then the same bookkeeping as a batch entry.
   void Flush(Connection* c) {
-    while (c->head < c->out.size() && c->state != Connection::State::kClosed) {
-      iovec iov[BatchSender::kMaxIov];
-      size_t n = FillIov(c, iov);
-      size_t total = 0;
-      for (size_t i = 0; i < n; ++i) total += iov[i].iov_len;
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = n;
-      ssize_t w = ::sendmsg(c->fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        SendDone(c, -1, errno);
-        return;
-      }
-      Advance(c, static_cast<size_t>(w));
-      if (static_cast<size_t>(w) < total) {
-        WaitWritable(c);
-        return;
-      }
+    if (c->state == Connection::State::kClosed) return;
+    if (c->head == c->out.size()) {
+      Drained(c);
+      return;
     }
-    if (c->state != Connection::State::kClosed) Drained(c);
+    iovec iov[BatchSender::kMaxIov];
+    int error = 0;
+    ssize_t w = BatchSender::SendNow(c->fd(), iov, FillIov(c, iov), &error);
+    SendDone(c, w, error);
   }
 
   void WaitWritable(Connection* c) {
@@ -636,7 +595,7 @@ class WebSocketServer::Impl {
     data.remove_prefix(used);
     http::Request& req = c->request->request();
     req.peer_address = c->peer;
-    if (HasToken(req.Header("Upgrade"), "websocket")) {
+    if (http::HasToken(req.Header("Upgrade"), "websocket")) {
       Upgrade(c, data);
       return;
     }
@@ -693,7 +652,7 @@ class WebSocketServer::Impl {
       Reply(c, http::JsonError(400, "Bad request", "a WebSocket upgrade must use GET"), false);
       return;
     }
-    if (!HasToken(req.Header("Connection"), "upgrade")) {
+    if (!http::HasToken(req.Header("Connection"), "upgrade")) {
       Reply(c, http::JsonError(400, "Bad request", "Connection: Upgrade is missing"), false);
       return;
     }

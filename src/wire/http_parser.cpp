@@ -1,6 +1,5 @@
 #include "wire/http_parser.h"
 
-#include <strings.h>
 
 #include <utility>
 
@@ -39,10 +38,6 @@ std::string_view TrimOws(std::string_view s) {
   while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
   while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
   return s;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 // The next LF-terminated line of `head` from *pos, without its LF and the
@@ -166,7 +161,7 @@ HttpHeadParser::State HttpHeadParser::Parse() {
       if ((u < 0x20 && c != '\t') || u == 0x7F) return Fail(400, "Invalid header field value");
     }
 
-    if (EqualsIgnoreCase(name, "Content-Length")) {
+    if (http::EqualsIgnoreCase(name, "Content-Length")) {
       // Identical repeats are harmless; different ones leave the body length
       // ambiguous (request smuggling). The value itself is checked by Api.
       if (has_content_length && value != content_length) {
@@ -174,7 +169,7 @@ HttpHeadParser::State HttpHeadParser::Parse() {
       }
       has_content_length = true;
       content_length = value;
-    } else if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
+    } else if (http::EqualsIgnoreCase(name, "Transfer-Encoding")) {
       has_transfer_encoding = true;
     }
     request.headers.emplace_back(std::string(name), std::string(value));
