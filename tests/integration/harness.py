@@ -718,6 +718,37 @@ class WsClient:
         await self.conn.close()
 
 
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def new_websocket_key():
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def websocket_accept(key):
+    """The Sec-WebSocket-Accept a server must answer `key` with (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def encode_client_frame(opcode, payload=b"", fin=True, rsv=0, mask=True):
+    """One client frame, masked with a random key unless mask=False."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+    mbit = 0x80 if mask else 0
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", b0, mbit | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, mbit | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, mbit | 127, n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
 class RawWs:
     """WebSocket client on a plain asyncio stream, framing by hand.
 
@@ -736,7 +767,7 @@ class RawWs:
     @classmethod
     async def connect(cls, host, port, path="/ws", timeout=5.0, extra_headers=None):
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-        key = base64.b64encode(os.urandom(16)).decode()
+        key = new_websocket_key()
         lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
                  "Sec-WebSocket-Version: 13"]
@@ -752,32 +783,14 @@ class RawWs:
         if not text.startswith("HTTP/1.1 101"):
             writer.close()
             raise AssertionError(f"handshake refused: {text!r}")
-        accept = base64.b64encode(hashlib.sha1(
-            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        accept = websocket_accept(key)
         if accept.lower() not in text.lower():
             writer.close()
             raise AssertionError(f"bad Sec-WebSocket-Accept in {text!r}")
         return cls(reader, writer, text)
 
     async def send_frame(self, opcode, payload=b"", fin=True, mask=True, rsv=0):
-        if isinstance(payload, str):
-            payload = payload.encode("utf-8")
-        b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-        n = len(payload)
-        mbit = 0x80 if mask else 0
-        if n < 126:
-            head = struct.pack("!BB", b0, mbit | n)
-        elif n < 65536:
-            head = struct.pack("!BBH", b0, mbit | 126, n)
-        else:
-            head = struct.pack("!BBQ", b0, mbit | 127, n)
-        if mask:
-            key = os.urandom(4)
-            masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-            data = head + key + masked
-        else:
-            data = head + payload
-        self.writer.write(data)
+        self.writer.write(encode_client_frame(opcode, payload, fin=fin, rsv=rsv, mask=mask))
         await self.writer.drain()
 
     async def send_text(self, text):

@@ -17,8 +17,6 @@ wire are checked rather than what a client library makes of them:
 """
 
 import asyncio
-import base64
-import hashlib
 import json
 import os
 import resource
@@ -28,8 +26,10 @@ import time
 import unittest
 
 from harness import Daemon, DaemonTestCase, parse_http_response
+from harness import encode_client_frame as encode_frame
+from harness import new_websocket_key as new_key
+from harness import websocket_accept as accept_for
 
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 MAX_FRAME_BYTES = 1024
@@ -41,14 +41,6 @@ WIRE_CONFIG = {"limits": {"max_frame_bytes": MAX_FRAME_BYTES,
 
 # ---- hand-made WebSocket / HTTP helpers ------------------------------------
 
-def new_key():
-    return base64.b64encode(os.urandom(16)).decode()
-
-
-def accept_for(key):
-    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
-
-
 def upgrade_request(path="/ws", key=None, method="GET", version="13", host="127.0.0.1",
                     omit=()):
     """Bytes of a WebSocket upgrade request; header names in ``omit`` are left out."""
@@ -57,25 +49,6 @@ def upgrade_request(path="/ws", key=None, method="GET", version="13", host="127.
     lines = [f"{method} {path} HTTP/1.1"]
     lines += [f"{k}: {v}" for k, v in headers if k not in omit]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def encode_frame(opcode, payload=b"", fin=True, rsv=0, mask=True):
-    """One client frame; masked with a random key unless mask=False."""
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8")
-    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-    mbit = 0x80 if mask else 0
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", b0, mbit | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, mbit | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, mbit | 127, n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
 def text_frame(obj, **kw):
