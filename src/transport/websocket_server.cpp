@@ -750,32 +750,31 @@ class WebSocketServer::Impl {
           c->last_heard_ms = clock_.MonotonicMillis();
           break;
         case wire::WsEvent::Kind::kClose:
+          // Echo the client's code (RFC 6455 §5.5.1), then end the connection.
           c->remote_close = e.close_code;
-          if (!c->close_sent) {
-            // Echo the client's code (RFC 6455 §5.5.1), then end the connection.
-            c->close_sent = true;
-            c->local_close = e.close_code;
-            SendLast(c, e.close_code == close_code::kNoStatus
-                            ? wire::EncodeFrame(Opcode::kClose, {})
-                            : wire::EncodeCloseFrame(e.close_code, {}));
-          } else {
-            SendLast(c, {});
-          }
+          EndWebSocket(c, e.close_code, {});
           return;
         case wire::WsEvent::Kind::kError:
           spdlog::debug("client {} ({}): {}; closing with {}", ClientName(c), c->peer,
                         e.payload, e.close_code);
           if (e.close_code == close_code::kMessageTooBig) ++counters_.frames_too_large;
-          if (!c->close_sent) {
-            c->close_sent = true;
-            c->local_close = e.close_code;
-            SendLast(c, wire::EncodeCloseFrame(e.close_code, e.payload));
-          } else {
-            SendLast(c, {});
-          }
+          EndWebSocket(c, e.close_code, e.payload);
           return;
       }
     }
+  }
+
+  // Sends our close frame with `code` (none if one went out already; an
+  // empty one for 1005, which may not be sent) as the connection's last bytes.
+  void EndWebSocket(Connection* c, uint16_t code, std::string_view reason) {
+    if (c->close_sent) {
+      SendLast(c, {});
+      return;
+    }
+    c->close_sent = true;
+    c->local_close = code;
+    SendLast(c, code == close_code::kNoStatus ? wire::EncodeFrame(Opcode::kClose, {})
+                                              : wire::EncodeCloseFrame(code, reason));
   }
 
   // Starts the closing handshake; the client's close frame (or the deadline)
@@ -799,14 +798,9 @@ class WebSocketServer::Impl {
     // Frames not yet started will never be read: free them now.
     size_t keep = c->head + (c->offset > 0 ? 1 : 0);
     for (size_t i = keep; i < c->out.size(); ++i) c->queued -= c->out[i]->size();
-    c->out.resize(std::max(keep, c->head));
-    if (c->state == Connection::State::kOpen) {
-      c->close_sent = true;
-      c->local_close = close_code::kPolicyViolation;
-      c->state = Connection::State::kClosing;
-      Queue(c, std::make_shared<const std::string>(wire::EncodeCloseFrame(
-                   close_code::kPolicyViolation, "Outbound queue limit exceeded")));
-    }
+    c->out.resize(keep);
+    CloseWebSocket(c, close_code::kPolicyViolation, "Outbound queue limit exceeded");
+    // Also when a close was under way already: 2 s, not more.
     c->deadline_ms = clock_.MonotonicMillis() + kCloseTimeoutMs;
   }
 
