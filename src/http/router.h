@@ -1,6 +1,6 @@
 // Plain HTTP request/response values and a route table (method, path pattern)
 // -> handler. Handlers are ordinary functions over these structs, so they are
-// tested without a socket; the transport converts to and from websocketpp.
+// tested without a socket; the transport fills them from the wire.
 #pragma once
 
 #include <functional>
@@ -19,7 +19,9 @@ struct Request {
   std::string query;         ///< After '?', without it; empty when none.
   Headers headers;           ///< As received.
   std::string body;
-  std::string peer_address;  ///< "127.0.0.1", "::1", ...
+  std::string peer_address;  ///< The TCP peer: "127.0.0.1", "::1", ... (a proxy's, if proxied)
+  std::string host;          ///< Host header, or the authority of an absolute-form target.
+  int version_minor = 1;     ///< 1 for HTTP/1.1, 0 for HTTP/1.0.
 
   /// The first header named `name` (case-insensitive), or "" when absent.
   std::string_view Header(std::string_view name) const;
