@@ -23,7 +23,7 @@ class Subscriber {
  public:
   virtual ~Subscriber() = default;
   /// Queue `frame` for sending. Must not call back into the Hub.
-  virtual void Deliver(const FramePtr& frame) = 0;
+  virtual bool Deliver(const FramePtr& frame) = 0;
 };
 
 }  // namespace notifyd::core

@@ -37,7 +37,7 @@ class FakeClock final : public core::Clock {
 /// Records every frame the hub hands it, in order.
 class FakeSubscriber final : public core::Subscriber {
  public:
-  void Deliver(const core::FramePtr& frame) override { frames_.push_back(frame); }
+  bool Deliver(const core::FramePtr& frame) override { frames_.push_back(frame); return true; }
 
   const std::vector<core::FramePtr>& frames() const { return frames_; }
   /// The frames' texts, in delivery order.
