@@ -19,11 +19,6 @@ struct HttpLimits {
 class HttpHeadParser {
  public:
   enum class State { kNeedMore, kDone, kError };
-  enum class BodyFraming { kNone, kLength, kChunked };  // SHIM
-  BodyFraming framing() const { return request_.HasHeader("Content-Length") ? BodyFraming::kLength : BodyFraming::kNone; }
-  uint64_t content_length() const { return std::stoull(std::string(request_.Header("Content-Length"))); }
-  bool keep_alive() const { return !http::HasToken(request_.Header("Connection"), "close"); }
-  bool expect_continue() const { return false; }
 
   explicit HttpHeadParser(HttpLimits limits = {});
 
