@@ -56,58 +56,45 @@ Decoded DecodeEveryWay(std::string_view data, size_t max_body_bytes = 1 << 20) {
   return whole;
 }
 
-TEST(ChunkedDecoderTest, DecodesChunksAndStopsAfterTheLastCrlf) {
-  const std::string chunked = "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n";
-  const Decoded d = DecodeEveryWay(chunked + "GET / HTTP/1.1\r\n");
+// `chunked`, then `tail`, decodes to `body` and stops where `tail` begins.
+void ExpectBody(const std::string& chunked, std::string_view body,
+                std::string_view tail = "GET / HTTP/1.1\r\n") {
+  SCOPED_TRACE(chunked);
+  const Decoded d = DecodeEveryWay(chunked + std::string(tail));
   ASSERT_EQ(d.state, State::kDone);
-  EXPECT_EQ(d.body, "hello, world");
+  EXPECT_EQ(d.body, body);
   EXPECT_EQ(d.consumed, chunked.size());
 }
 
-TEST(ChunkedDecoderTest, EmptyBody) {
-  const Decoded d = DecodeEveryWay("0\r\n\r\nnext");
-  ASSERT_EQ(d.state, State::kDone);
-  EXPECT_EQ(d.body, "");
-  EXPECT_EQ(d.consumed, 5u);
+TEST(ChunkedDecoderTest, DecodesChunksAndStopsAfterTheLastCrlf) {
+  ExpectBody("5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n", "hello, world");
+  ExpectBody("0\r\n\r\n", "");
 }
 
 TEST(ChunkedDecoderTest, HexSizesInAnyCaseWithLeadingZeros) {
   const std::string data(26, 'x');
-  const Decoded d = DecodeEveryWay("1a\r\n" + data + "\r\n001A\r\n" + data + "\r\n00\r\n\r\n");
-  ASSERT_EQ(d.state, State::kDone);
-  EXPECT_EQ(d.body, data + data);
+  ExpectBody("1a\r\n" + data + "\r\n001A\r\n" + data + "\r\n00\r\n\r\n", data + data);
 }
 
 TEST(ChunkedDecoderTest, DataMayHoldAnyBytes) {
   const std::string data("\r\n0\r\n\r\n\0\xff", 9);
-  const Decoded d = DecodeEveryWay("9\r\n" + data + "\r\n0\r\n\r\n");
-  ASSERT_EQ(d.state, State::kDone);
-  EXPECT_EQ(d.body, data);
+  ExpectBody("9\r\n" + data + "\r\n0\r\n\r\n", data);
 }
 
 TEST(ChunkedDecoderTest, ExtensionsAreIgnored) {
-  const Decoded d = DecodeEveryWay(
-      "3;name=value\r\nabc\r\n2 ; a ; b=\"q;u\\\"o\tted\"\r\nde\r\n0;last\r\n\r\n");
-  ASSERT_EQ(d.state, State::kDone);
-  EXPECT_EQ(d.body, "abcde");
+  ExpectBody("3;name=value\r\nabc\r\n2 ; a ; b=\"q;u\\\"o\tted\"\r\nde\r\n0;last\r\n\r\n",
+             "abcde");
   // Trailing whitespace after the size is tolerated.
-  EXPECT_EQ(DecodeEveryWay("1 \r\nx\r\n0\t\r\n\r\n").body, "x");
+  ExpectBody("1 \r\nx\r\n0\t\r\n\r\n", "x");
 }
 
 TEST(ChunkedDecoderTest, TrailersAreCheckedAndDiscarded) {
-  const std::string chunked = "1\r\nx\r\n0\r\nX-Sum: 1\r\nX-Empty:\r\n\r\n";
-  const Decoded d = DecodeEveryWay(chunked + "tail");
-  ASSERT_EQ(d.state, State::kDone);
-  EXPECT_EQ(d.body, "x");
-  EXPECT_EQ(d.consumed, chunked.size());
+  ExpectBody("1\r\nx\r\n0\r\nX-Sum: 1\r\nX-Empty:\r\n\r\n", "x");
 }
 
 TEST(ChunkedDecoderTest, BareLfIsAcceptedWhereCrlfIsDue) {
-  const std::string chunked = "3\nabc\n0\nX: y\n\n";
-  const Decoded d = DecodeEveryWay(chunked + "more");
-  ASSERT_EQ(d.state, State::kDone);
-  EXPECT_EQ(d.body, "abc");
-  EXPECT_EQ(d.consumed, chunked.size());
+  ExpectBody("3\nabc\n0\nX: y\n\n", "abc");
+  ExpectBody("3\r\nabc\n0\r\nX: y\n\r\n", "abc");
 }
 
 TEST(ChunkedDecoderTest, MalformedIs400) {
