@@ -147,7 +147,7 @@ class Connection final : public core::Subscriber,
   Connection(WebSocketServer::Impl* server, asio::ip::tcp::socket socket, std::string peer)
       : server(server), socket(std::move(socket)), peer(std::move(peer)) {}
 
-  void Deliver(const core::FramePtr& frame) override;
+  bool Deliver(const core::FramePtr& frame) override;
 
   int fd() { return socket.native_handle(); }
   bool websocket() const { return kind != Kind::kHttp; }
@@ -296,12 +296,14 @@ class WebSocketServer::Impl {
 
   // --- sending ----------------------------------------------------------------
 
-  /// Queues a notification for a subscriber (Subscriber::Deliver).
-  void DeliverFrame(Connection* c, const core::FramePtr& frame) {
-    if (c->state != Connection::State::kOpen || c->overflowed) return;
+  /// Queues a notification for a subscriber (Subscriber::Deliver); false
+  /// when the session is closing or was dropped for overflow.
+  bool DeliverFrame(Connection* c, const core::FramePtr& frame) {
+    if (c->state != Connection::State::kOpen || c->overflowed) return false;
     Bytes bytes = WireFrame(*frame);
-    if (!Admit(c, bytes->size())) return;
+    if (!Admit(c, bytes->size())) return false;
     Queue(c, std::move(bytes));
+    return true;
   }
 
  private:
@@ -1069,7 +1071,7 @@ class WebSocketServer::Impl {
   std::function<void()> shutdown_done_;
 };
 
-void Connection::Deliver(const core::FramePtr& frame) { server->DeliverFrame(this, frame); }
+bool Connection::Deliver(const core::FramePtr& frame) { return server->DeliverFrame(this, frame); }
 
 WebSocketServer::WebSocketServer(asio::io_context& io, core::Hub& hub, http::Api& api,
                                  const core::Clock& clock, core::Counters& counters)
