@@ -171,6 +171,12 @@ void HttpExchange::OnRequest() {
 void HttpExchange::Respond(http::Response response, bool head_only, bool keep) {
   http::Api& api = server_.api();
   if (response.Header("Access-Control-Allow-Origin").empty()) api.AddCommonHeaders(&response);
+  // Persistence is the transport's to decide: whatever a handler said,
+  // Connection says what happens next.
+  auto& headers = response.headers;
+  headers.erase(std::remove_if(headers.begin(), headers.end(),
+                               [](const auto& h) { return http::EqualsIgnoreCase(h.first, "Connection"); }),
+                headers.end());
   if (!keep) {
     response.SetHeader("Connection", "close");
   } else if (parser_.version_minor() == 0) {
