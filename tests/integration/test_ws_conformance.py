@@ -103,19 +103,28 @@ class Connection:
         """The server has closed or failed the connection."""
         return self.server_closed or self.eof
 
-    def send(self, data):
-        """Sends raw bytes; a server that already hung up is not an error here."""
-        if self.eof:
+    def send(self, data, closes=False):
+        """Sends raw bytes unless the server has closed or failed the connection;
+        `closes`: they hold our close frame.
+
+        What the server sent so far is read first: a server that fails the
+        connection while unread bytes keep arriving may reset it, and a
+        reset can discard the frames it sent before."""
+        self.poll()
+        if self.gone:
             return
+        if closes:
+            self.note_close_sent()
+        self._write(data)
+
+    def _write(self, data):
         try:
             self.sock.sendall(data)
         except (BrokenPipeError, ConnectionResetError):
             self.eof = True
 
     def send_frame(self, opcode, payload=b"", **kw):
-        if opcode == OP_CLOSE:
-            self.note_close_sent()
-        self.send(frame(opcode, payload, **kw))
+        self.send(frame(opcode, payload, **kw), closes=opcode == OP_CLOSE)
 
     def note_close_sent(self):
         if not self.close_sent:
@@ -129,8 +138,21 @@ class Connection:
         if self.eof or left <= 0:
             return False
         ready, _, _ = select.select([self.sock], [], [], left)
-        if not ready:
-            return False
+        return bool(ready) and self._read()
+
+    def poll(self):
+        """Handles what has arrived already, without waiting."""
+        for _ in range(10000):
+            if self.eof or not select.select([self.sock], [], [], 0)[0] or not self._read():
+                break
+        for _ in range(10000):
+            got = self._next_frame()
+            if got is None:
+                break
+            self._on_frame(*got)
+
+    def _read(self):
+        """One recv(); False at the end of the connection."""
         try:
             chunk = self.sock.recv(262144)
         except ConnectionResetError:
@@ -192,7 +214,7 @@ class Connection:
             self.server_close = struct.unpack("!H", payload[:2])[0]
         if not self.close_sent:  # answer the server's close, as a client must
             self.note_close_sent()
-            self.send(frame(OP_CLOSE, payload[:2]))
+            self._write(frame(OP_CLOSE, payload[:2]))
 
     def pump_until(self, done, timeout):
         """Handles frames until done() or the connection ends or timeout passes."""
@@ -593,14 +615,12 @@ def client_opcodes(data):
 
 def run_steps(conn, case):
     for step in case.steps:
-        if conn.eof:
+        if conn.gone:
             return
         if isinstance(step, (bytes, bytearray)):
             # A close the server must refuse (RSV bits set) does not start
             # the closing handshake, as in Autobahn.
-            if case.closed_by_me and OP_CLOSE in client_opcodes(step):
-                conn.note_close_sent()
-            conn.send(step)
+            conn.send(step, closes=case.closed_by_me and OP_CLOSE in client_opcodes(step))
         elif isinstance(step, tuple) and step[0] == "wait":
             conn.wait(step[1])
         elif isinstance(step, tuple) and step[0] == "pause":
