@@ -238,8 +238,9 @@ class Connection:
 class Case:
     """One conformance case.
 
-    steps: what the client does, in order: bytes to send, a callable(conn), or
-    ("wait", label). expected: {outcome: [events]}. closed_by_me: True when the
+    steps: what the client does, in order: bytes to send, a callable(conn),
+    ("wait", label) (Autobahn's pause that records a timeout event), or
+    ("pause",) (a pause that records nothing). expected: {outcome: [events]}. closed_by_me: True when the
     client starts the closing handshake (after the expected events, unless a
     step sent a close already), False when the server must fail the
     connection. codes: the close codes the server may send. require_clean: the
@@ -279,14 +280,14 @@ def good(cid, desc, steps, events, **kw):
     return Case(cid, desc, steps, {OK: events}, **kw)
 
 
-def bad(cid, desc, steps, before=(), strict_before=None, codes=(1002,)):
+def bad(cid, desc, steps, before=(), codes=(1002,)):
     """A violation: the server fails the connection with one of `codes`.
 
-    `before` is what must arrive first; with strict_before=False, also
-    nothing at all is fine (NON-STRICT), as Autobahn allows when a server
-    fails the connection before answering earlier frames of the same write."""
+    `before` is the answer to good frames sent ahead of the bad one; getting
+    nothing at all is NON-STRICT, as Autobahn allows a server to fail the
+    connection before answering earlier frames of the same write."""
     expected = {OK: list(before)}
-    if strict_before is False:
+    if before:
         expected[NON_STRICT] = []
     return Case(cid, desc, steps, expected, closed_by_me=False, codes=codes)
 
@@ -339,14 +340,14 @@ def rsv_cases():
         bad("3.1", "text with RSV = 1", [frame(OP_TEXT, b"Hello, world!", rsv=1)]),
         bad("3.2", "text, then text with RSV = 2, then ping",
             [hello + frame(OP_TEXT, b"Hello, world!", rsv=2) + frame(OP_PING)],
-            [echo("Hello, world!")], strict_before=False),
+            [echo("Hello, world!")]),
         bad("3.3", "text, then (after its echo) text with RSV = 3, then ping",
             [hello, lambda c: c.pump_until(lambda: c.events, CLOSE_TIMEOUT_S),
              frame(OP_TEXT, b"Hello, world!", rsv=3) + frame(OP_PING)],
-            [echo("Hello, world!")], strict_before=False),
+            [echo("Hello, world!")]),
         bad("3.4", "text, then text with RSV = 4, then ping, in chops of 1",
             chops(hello + frame(OP_TEXT, b"Hello, world!", rsv=4) + frame(OP_PING), 1),
-            [echo("Hello, world!")], strict_before=False),
+            [echo("Hello, world!")]),
         bad("3.5", "binary with RSV = 5", [frame(OP_BINARY, b"\x00\xff\xfe\xfd", rsv=5)]),
         bad("3.6", "ping with RSV = 6", [frame(OP_PING, b"Hello, world!", rsv=6)]),
         bad("3.7", "close with RSV = 7", [frame(OP_CLOSE, struct.pack("!H", 1000), rsv=7)]),
@@ -363,13 +364,12 @@ def opcode_cases():
             bad(f"4.{group}.1", f"reserved {kind} opcode {a}", [frame(a)]),
             bad(f"4.{group}.2", f"reserved {kind} opcode {b} with payload", [frame(b, b"reserved")]),
             bad(f"4.{group}.3", f"text, reserved {kind} opcode {c}, ping",
-                [hello + frame(c) + frame(OP_PING)], [echo("Hello, world!")], strict_before=False),
+                [hello + frame(c) + frame(OP_PING)], [echo("Hello, world!")]),
             bad(f"4.{group}.4", f"text, reserved {kind} opcode {d} with payload, ping",
-                [hello + frame(d, b"reserved") + frame(OP_PING)], [echo("Hello, world!")],
-                strict_before=False),
+                [hello + frame(d, b"reserved") + frame(OP_PING)], [echo("Hello, world!")]),
             bad(f"4.{group}.5", f"text, reserved {kind} opcode {e} with payload, ping, in chops",
                 chops(hello + frame(e, b"reserved") + frame(OP_PING), 1),
-                [echo("Hello, world!")], strict_before=False),
+                [echo("Hello, world!")]),
         ]
     return cases
 
@@ -407,7 +407,7 @@ def fragmentation_cases():
         bad("5.13", "the same, frame by frame", [frame(OP_CONT, f1, fin=False), frame(OP_TEXT, f2)]),
         bad("5.14", "the same, chops of 1", chops(cont_open, 1)),
         bad("5.15", "text in 2 fragments, then continuation, then text",
-            [interleaved], [echo(f1 + f2)], strict_before=False),
+            [interleaved], [echo(f1 + f2)]),
         bad("5.16", "twice: continuation, text (no FIN), continuation", [stray(False) * 2]),
         bad("5.17", "twice: continuation, text (no FIN), continuation (FIN)", [stray(True) * 2]),
         bad("5.18", "text (no FIN), then text", [frame(OP_TEXT, f1, fin=False) + frame(OP_TEXT, f2)]),
