@@ -514,15 +514,21 @@ std::vector<size_t> RandomCuts(size_t size, std::mt19937* rng) {
   return cuts;
 }
 
-std::vector<std::vector<size_t>> Splits(const Input& input, std::mt19937* rng) {
+struct Split {
+  const char* name;
+  std::vector<size_t> cuts;
+};
+
+// Whole, byte by byte (when short), and twice in random pieces.
+std::vector<Split> Splits(const Input& input, std::mt19937* rng) {
   const size_t size = input.bytes.size();
-  std::vector<std::vector<size_t>> splits = {{size}};
-  if (size <= 2048) {
+  std::vector<Split> splits = {{"whole", {size}}};
+  if (size > 0 && size <= 2048) {
     std::vector<size_t> each;
     for (size_t i = 1; i <= size; ++i) each.push_back(i);
-    if (!each.empty()) splits.push_back(each);
+    splits.push_back({"byte-by-byte", each});
   }
-  for (int i = 0; i < 2; ++i) splits.push_back(RandomCuts(size, rng));
+  for (int i = 0; i < 2; ++i) splits.push_back({"random", RandomCuts(size, rng)});
   return splits;
 }
 
@@ -580,12 +586,7 @@ int main(int argc, char** argv) {
   Tally tally;
   for (const Input& input : inputs) {
     ++tally.inputs;
-    const auto splits = Splits(input, &rng);
-    const char* const kSplitNames[] = {"whole", "byte-by-byte", "random", "random"};
-    for (size_t i = 0; i < splits.size(); ++i) {
-      const bool bytewise = splits.size() == 4;
-      Compare(input, splits[i], kSplitNames[bytewise || i == 0 ? i : i + 1], &tally);
-    }
+    for (const Split& split : Splits(input, &rng)) Compare(input, split.cuts, split.name, &tally);
   }
 
   std::printf("%zu inputs (%zu hand-written or corpus, %zu random), %zu runs: %zu equal, "
