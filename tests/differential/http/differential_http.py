@@ -253,12 +253,12 @@ def skip_empty_lines(data, ours, theirs, i):
     return theirs[:i] + (h11_events(after) if after else [{"incomplete": True}])
 
 
-def chunked(ours):
+def has_chunked_request(ours):
     return any(header(e, "transfer-encoding") for e in ours)
 
 
 def chunked_has_bare_lf(data, ours):
-    return chunked(ours) and re.search(rb"(?<!\r)\n", data)
+    return has_chunked_request(ours) and re.search(rb"(?<!\r)\n", data)
 
 
 def te_is_chunked_with_empty_elements(data, ours_event, theirs_events):
@@ -296,7 +296,7 @@ ALLOWED_DIFFERENCES = [
          rerun_if(chunked_has_bare_lf, lambda data: re.sub(rb"(?<!\r)\n", b"\r\n", data))),
     Rule("whitespace before a chunk extension",
          "RFC 9112 §7.1.1 allows BWS before the ';' of a chunk extension; h11 does not.",
-         rerun_if(lambda data, ours: chunked(ours) and re.search(rb"\n[0-9A-Fa-f]+[ \t]+;", data),
+         rerun_if(lambda data, ours: has_chunked_request(ours) and re.search(rb"\n[0-9A-Fa-f]+[ \t]+;", data),
                   lambda data: re.sub(rb"(\n[0-9A-Fa-f]+)[ \t]+;", rb"\1;", data))),
     Rule("control characters in field values",
          "RFC 9110 §5.5: a field value is visible characters, SP, HTAB and obs-text; notifyd "
@@ -422,41 +422,51 @@ def h(lines, body=b"", start=b"GET / HTTP/1.1"):
     return req(start + b"\nHost: h\n" + lines, body)
 
 
+def line(request_line):
+    """`request_line`, then only Host."""
+    return h(b"", start=request_line)
+
+
+def chunked_get(body):
+    """A GET with a chunked body."""
+    return h(b"Transfer-Encoding: chunked\n", body)
+
+
 CASES = [
     # request line
     ("simple GET", GET),
-    ("query with ?", req(b"GET /a%20b?x=1?y=2&z HTTP/1.1\nHost: h\n")),
-    ("empty query", req(b"GET /p? HTTP/1.1\nHost: h\n")),
-    ("any token method", req(b"M-SEARCH! /x HTTP/1.1\nHost: h\n")),
-    ("lowercase method", req(b"get / HTTP/1.1\nHost: h\n")),
-    ("method not a token", req(b"GE(T / HTTP/1.1\nHost: h\n")),
-    ("double space", req(b"GET  / HTTP/1.1\nHost: h\n")),
-    ("trailing space", req(b"GET / HTTP/1.1 \nHost: h\n")),
-    ("leading space", req(b" GET / HTTP/1.1\nHost: h\n")),
-    ("tab separator", req(b"GET\t/ HTTP/1.1\nHost: h\n")),
-    ("no version", req(b"GET /\nHost: h\n")),
-    ("lowercase protocol", req(b"GET / http/1.1\nHost: h\n")),
+    ("query with ?", line(b"GET /a%20b?x=1?y=2&z HTTP/1.1")),
+    ("empty query", line(b"GET /p? HTTP/1.1")),
+    ("any token method", line(b"M-SEARCH! /x HTTP/1.1")),
+    ("lowercase method", line(b"get / HTTP/1.1")),
+    ("method not a token", line(b"GE(T / HTTP/1.1")),
+    ("double space", line(b"GET  / HTTP/1.1")),
+    ("trailing space", line(b"GET / HTTP/1.1 ")),
+    ("leading space", line(b" GET / HTTP/1.1")),
+    ("tab separator", line(b"GET\t/ HTTP/1.1")),
+    ("no version", line(b"GET /")),
+    ("lowercase protocol", line(b"GET / http/1.1")),
     ("HTTP/1.0", HEAD10),
-    ("HTTP/1.2", req(b"GET / HTTP/1.2\nHost: h\n")),
-    ("HTTP/2.0", req(b"GET / HTTP/2.0\nHost: h\n")),
-    ("HTTP/0.9", req(b"GET / HTTP/0.9\nHost: h\n")),
-    ("two-digit major", req(b"GET / HTTP/10.1\nHost: h\n")),
-    ("NUL in target", req(b"GET /a\x00 HTTP/1.1\nHost: h\n")),
-    ("DEL in target", req(b"GET /a\x7f HTTP/1.1\nHost: h\n")),
-    ("obs-text in target", req(b"GET /caf\xc3\xa9 HTTP/1.1\nHost: h\n")),
+    ("HTTP/1.2", line(b"GET / HTTP/1.2")),
+    ("HTTP/2.0", line(b"GET / HTTP/2.0")),
+    ("HTTP/0.9", line(b"GET / HTTP/0.9")),
+    ("two-digit major", line(b"GET / HTTP/10.1")),
+    ("NUL in target", line(b"GET /a\x00 HTTP/1.1")),
+    ("DEL in target", line(b"GET /a\x7f HTTP/1.1")),
+    ("obs-text in target", line(b"GET /caf\xc3\xa9 HTTP/1.1")),
     ("absolute-form", req(b"GET http://example.com/health?x=1 HTTP/1.1\nHost: other\n")),
-    ("absolute-form, no path", req(b"GET HTTPS://Example.com:8443 HTTP/1.1\nHost: h\n")),
-    ("absolute-form, query only", req(b"GET http://[::1]?q HTTP/1.1\nHost: h\n")),
-    ("absolute-form, other scheme", req(b"GET ftp://example.com/ HTTP/1.1\nHost: h\n")),
-    ("absolute-form, userinfo", req(b"GET http://u@example.com/ HTTP/1.1\nHost: h\n")),
-    ("absolute-form, empty host", req(b"GET http:///x HTTP/1.1\nHost: h\n")),
-    ("OPTIONS *", req(b"OPTIONS * HTTP/1.1\nHost: h\n")),
-    ("GET *", req(b"GET * HTTP/1.1\nHost: h\n")),
-    ("relative target", req(b"GET api HTTP/1.1\nHost: h\n")),
+    ("absolute-form, no path", line(b"GET HTTPS://Example.com:8443 HTTP/1.1")),
+    ("absolute-form, query only", line(b"GET http://[::1]?q HTTP/1.1")),
+    ("absolute-form, other scheme", line(b"GET ftp://example.com/ HTTP/1.1")),
+    ("absolute-form, userinfo", line(b"GET http://u@example.com/ HTTP/1.1")),
+    ("absolute-form, empty host", line(b"GET http:///x HTTP/1.1")),
+    ("OPTIONS *", line(b"OPTIONS * HTTP/1.1")),
+    ("GET *", line(b"GET * HTTP/1.1")),
+    ("relative target", line(b"GET api HTTP/1.1")),
     ("CONNECT", req(b"CONNECT example.com:443 HTTP/1.1\nHost: example.com:443\n")),
-    ("target of 8000 bytes", req(b"GET /" + b"a" * 7999 + b" HTTP/1.1\nHost: h\n")),
-    ("target of 8100 bytes", req(b"GET /" + b"a" * 8099 + b" HTTP/1.1\nHost: h\n")),
-    ("target of 9000 bytes", req(b"GET /" + b"a" * 8999 + b" HTTP/1.1\nHost: h\n")),
+    ("target of 8000 bytes", line(b"GET /" + b"a" * 7999 + b" HTTP/1.1")),
+    ("target of 8100 bytes", line(b"GET /" + b"a" * 8099 + b" HTTP/1.1")),
+    ("target of 9000 bytes", line(b"GET /" + b"a" * 8999 + b" HTTP/1.1")),
     ("empty lines first", b"\r\n\r\n" + GET),
     ("LF lines first", b"\n" + GET),
     # header syntax
@@ -512,22 +522,22 @@ CASES = [
     ("chunked, any case", h(b"Transfer-Encoding: Chunked\n", b"3\r\nabc\r\n0\r\n\r\n", b"POST / HTTP/1.1")),
     ("chunked, hex sizes", h(b"Transfer-Encoding: chunked\n",
                              b"1a\r\n" + b"x" * 26 + b"\r\n001A\r\n" + b"y" * 26 + b"\r\n0\r\n\r\n")),
-    ("chunked, empty body", h(b"Transfer-Encoding: chunked\n", b"0\r\n\r\n")),
+    ("chunked, empty body", chunked_get(b"0\r\n\r\n")),
     ("chunked, extensions", h(b"Transfer-Encoding: chunked\n",
                               b'3;a=b\r\nabc\r\n2 ; x ; y="q;u"\r\nde\r\n0;last\r\n\r\n')),
-    ("chunked, trailing space after size", h(b"Transfer-Encoding: chunked\n", b"3 \r\nabc\r\n0\r\n\r\n")),
-    ("chunked, bare LF", h(b"Transfer-Encoding: chunked\n", b"3\nabc\n0\n\n")),
-    ("chunked, trailers", h(b"Transfer-Encoding: chunked\n", b"1\r\nx\r\n0\r\nA: 1\r\nB:\r\n\r\n")),
-    ("chunked, bad size", h(b"Transfer-Encoding: chunked\n", b"g\r\nabc\r\n0\r\n\r\n")),
-    ("chunked, 0x size", h(b"Transfer-Encoding: chunked\n", b"0x3\r\nabc\r\n0\r\n\r\n")),
-    ("chunked, data too long", h(b"Transfer-Encoding: chunked\n", b"3\r\nabcd\r\n0\r\n\r\n")),
-    ("chunked, no CRLF after data", h(b"Transfer-Encoding: chunked\n", b"3\r\nabcX0\r\n\r\n")),
-    ("chunked, CR without LF", h(b"Transfer-Encoding: chunked\n", b"3\rabc\r\n0\r\n\r\n")),
-    ("chunked, control in extension", h(b"Transfer-Encoding: chunked\n", b"3;a\x01\r\nabc\r\n0\r\n\r\n")),
-    ("chunked, malformed trailer", h(b"Transfer-Encoding: chunked\n", b"0\r\nnot a field\r\n\r\n")),
-    ("chunked, over the body limit", h(b"Transfer-Encoding: chunked\n", b"fffffff\r\nabc")),
-    ("chunked, 5 KiB extension", h(b"Transfer-Encoding: chunked\n", b"1;" + b"e" * 5000 + b"\r\nx\r\n0\r\n\r\n")),
-    ("chunked, incomplete", h(b"Transfer-Encoding: chunked\n", b"5\r\nhel")),
+    ("chunked, trailing space after size", chunked_get(b"3 \r\nabc\r\n0\r\n\r\n")),
+    ("chunked, bare LF", chunked_get(b"3\nabc\n0\n\n")),
+    ("chunked, trailers", chunked_get(b"1\r\nx\r\n0\r\nA: 1\r\nB:\r\n\r\n")),
+    ("chunked, bad size", chunked_get(b"g\r\nabc\r\n0\r\n\r\n")),
+    ("chunked, 0x size", chunked_get(b"0x3\r\nabc\r\n0\r\n\r\n")),
+    ("chunked, data too long", chunked_get(b"3\r\nabcd\r\n0\r\n\r\n")),
+    ("chunked, no CRLF after data", chunked_get(b"3\r\nabcX0\r\n\r\n")),
+    ("chunked, CR without LF", chunked_get(b"3\rabc\r\n0\r\n\r\n")),
+    ("chunked, control in extension", chunked_get(b"3;a\x01\r\nabc\r\n0\r\n\r\n")),
+    ("chunked, malformed trailer", chunked_get(b"0\r\nnot a field\r\n\r\n")),
+    ("chunked, over the body limit", chunked_get(b"fffffff\r\nabc")),
+    ("chunked, 5 KiB extension", chunked_get(b"1;" + b"e" * 5000 + b"\r\nx\r\n0\r\n\r\n")),
+    ("chunked, incomplete", chunked_get(b"5\r\nhel")),
     ("gzip, chunked", h(b"Transfer-Encoding: gzip, chunked\n", b"0\r\n\r\n")),
     ("chunked, gzip", h(b"Transfer-Encoding: chunked, gzip\n", b"0\r\n\r\n")),
     ("gzip only", h(b"Transfer-Encoding: gzip\n")),
