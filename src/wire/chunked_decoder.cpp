@@ -55,7 +55,7 @@ void ChunkedDecoder::OnLineByte(char c) {
     case Step::kExtension:
       return OnExtensionByte(c);
     case Step::kSizeLf:
-      return c == '\n' ? EndSizeLine() : Fail(400, kBadSize);
+      return c == '\n' ? EndSizeLine() : Fail(400, "CR without LF in a chunk size line");
     case Step::kDataCr:
       if (c == '\r') {
         step_ = Step::kDataLf;
