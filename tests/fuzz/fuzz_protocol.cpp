@@ -1,8 +1,8 @@
 // libFuzzer target: client frames (protocol::ParseRequest) and publish bodies
 // (protocol::ParsePublishJson). Beyond "no crash, no sanitizer report", it
 // checks that whatever is accepted is what PROTOCOL.md promises, and that
-// every text the daemon would send back is valid UTF-8 JSON (prepared frames
-// skip websocketpp's own UTF-8 check).
+// every text the daemon would send back is valid UTF-8 JSON (the transport
+// sends prepared frames without checking them again).
 #include <cstddef>
 #include <cstdint>
 #include <string>
