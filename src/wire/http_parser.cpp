@@ -197,10 +197,10 @@ bool HttpHeadParser::ParseRequestLine(std::string_view line) {
   if (method == "CONNECT") return Failed(501, "CONNECT is not supported");
   result_.request.method = std::string(method);
   if (!ParseTarget(target)) return false;
-  if (version[5] != '1' || (version[7] != '0' && version[7] != '1')) {
-    return Failed(505, "HTTP version not supported");
-  }
-  result_.request.version_minor = version[7] - '0';
+  if (version[5] != '1') return Failed(505, "HTTP version not supported");
+  // A higher minor version is processed as the highest one implemented,
+  // 1.1 (RFC 9110 §2.5): a 1.x sender understands a 1.1 response.
+  result_.request.version_minor = version[7] == '0' ? 0 : 1;
   return true;
 }
 

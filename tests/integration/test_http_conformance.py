@@ -588,8 +588,15 @@ class FramingTest(ConformanceCase):
     def test_unknown_transfer_coding_is_501(self):
         """RFC 9112 §6.1: a transfer coding the server does not understand gets 501."""
         raw = request_bytes("POST", f"/api/notify/{self.channel()}",
-                            (("Transfer-Encoding", "gzip"),)) + b"\x1f\x8b"
+                            (("Transfer-Encoding", "gzip, chunked"),)) + b"0\r\n\r\n"
         self.assert_json_error(self.exchange(raw), 501)
+
+    def test_only_coding_not_chunked_is_400_and_closed(self):
+        """RFC 9112 §6.3: a request whose final coding is not chunked gets 400 (a MUST
+        that wins over §6.1's SHOULD of 501), then close."""
+        raw = request_bytes("POST", f"/api/notify/{self.channel()}",
+                            (("Transfer-Encoding", "gzip"),)) + b"\x1f\x8b"
+        self.assert_refused_and_closed(raw, 400)
 
     def test_chunked_not_last_is_400_and_closed(self):
         """RFC 9112 §6.3: chunked not the final request coding gets 400, then close."""

@@ -86,6 +86,9 @@ def request_event(conn, request):
     host = split[2] if split[2] is not None else dict(headers).get("host", "")
     version = {b"1.1": 1, b"1.0": 0}.get(request.http_version,
                                          request.http_version.decode("latin-1"))
+    if isinstance(version, str) and version.startswith("1."):
+        version = 1  # RFC 9110 §2.5: a higher 1.x minor is processed as 1.1, by both
+
     return {"method": method, "path": split[0], "query": split[1], "host": host,
             "version": version, "headers": headers,
             "expect_continue": conn.they_are_waiting_for_100_continue,
@@ -327,8 +330,8 @@ ALLOWED_DIFFERENCES = [
                  lambda data, e: e.get("version") == 1 and header(e, "expect") is not None
                  and header(e, "expect").lower() != "100-continue")),
     Rule("HTTP version",
-         "notifyd speaks HTTP/1.0 and 1.1 only: 505 for any other (RFC 9110 §15.6.6); h11 "
-         "accepts any HTTP/d.d.",
+         "notifyd speaks HTTP/1.x only (1.2 and later minors as 1.1): 505 for any other "
+         "major version (RFC 9110 §15.6.6); h11 accepts any HTTP/d.d.",
          refusal("HTTP version not supported", lambda data, e: e.get("version") not in (0, 1))),
     Rule("URI too long",
          "a target over %d bytes gets 414 (RFC 9110 §15.5.15); h11 has no target limit, "
