@@ -409,6 +409,29 @@ TEST_F(ApiRateTest, PerPeerAddressWithoutTokens) {
   EXPECT_EQ(api_.Handle(Publish("news", "", "127.0.0.2")).status, 200);
 }
 
+TEST_F(ApiRateTest, PerForwardedClientBehindATrustedProxy) {
+  Limit(1, 1, false, {"127.0.0.0/8"});
+  auto forwarded = [](const char* client) {
+    Request r = Publish("news");
+    r.headers.emplace_back("X-Forwarded-For", client);
+    return r;
+  };
+  // The proxy speaking for itself is never limited.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(api_.Handle(Publish("news")).status, 200);
+  EXPECT_EQ(api_.Handle(forwarded("127.0.0.5")).status, 200);
+  EXPECT_EQ(api_.Handle(forwarded("127.0.0.5")).status, 429);
+  EXPECT_EQ(api_.Handle(forwarded("127.0.0.6")).status, 200);
+  // Garbage counts against the proxy's own address.
+  EXPECT_EQ(api_.Handle(forwarded("unknown")).status, 200);
+  EXPECT_EQ(api_.Handle(forwarded("unknown")).status, 429);
+}
+
+TEST_F(ApiRateTest, TokensAreLimitedEvenFromATrustedProxy) {
+  Limit(1, 1, true, {"127.0.0.0/8"});
+  EXPECT_EQ(api_.Handle(Publish("news", kAnywhere)).status, 200);
+  EXPECT_EQ(api_.Handle(Publish("news", kAnywhere)).status, 429);
+}
+
 TEST_F(ApiRateTest, PerTokenWithTokens) {
   Limit(1, 1, true);
   EXPECT_EQ(api_.Handle(Publish("news", kAnywhere, "192.0.2.1")).status, 200);
