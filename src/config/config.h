@@ -51,9 +51,11 @@ struct Config {
   /// CIDR ranges of reverse proxies whose X-Forwarded-For and Forwarded
   /// headers name the client; default loopback, [] trusts none.
   std::vector<std::string> trusted_proxies = {"127.0.0.0/8", "::1/128"};
-  double keepalive_timeout_s = 15;  ///< Seconds an idle keep-alive HTTP connection is kept, 0.1..3600.
-  uint32_t max_requests_per_connection = 1000;  ///< HTTP requests on one TCP connection, 1..1000000;
-                                                ///< the last response says Connection: close.
+  double keepalive_timeout_s = 15;  ///< Seconds an idle keep-alive HTTP connection is
+                                    ///< kept, 0.1..3600.
+  uint32_t max_requests_per_connection = 1000;  ///< HTTP requests on one TCP connection,
+                                                ///< 1..1000000; the last response says
+                                                ///< Connection: close.
 
   // [heartbeat]
   double heartbeat_interval_s = 30.0;  ///< Seconds between heartbeat pings to each client.

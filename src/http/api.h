@@ -32,7 +32,8 @@ class Api {
  public:
   /// Who sent a request, as the limits and the log should see it.
   struct ClientPeer {
-    std::string address;    ///< The client: from forwarding headers of a trusted proxy, else the peer.
+    std::string address;    ///< The client: from a trusted proxy's forwarding headers, else
+                            ///< the peer (canonical IP text).
     std::string limit_key;  ///< LimitKey(address): what per-address limits count under.
     bool exempt = false;    ///< A trusted proxy speaking for itself (no forwarding header):
                             ///< per-address limits do not apply.
