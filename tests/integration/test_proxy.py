@@ -247,6 +247,12 @@ class ForwardedLimitsTest(ProxyTestCase):
         self.assertTrue(response.startswith(b"HTTP/1.1 200"), response[:200])
         await async_wait_until(lambda: self.log_lines("198.51.100.9", "/health"),
                                what="a log line of the request with the forwarded address")
+        # RFC 7239 Forwarded, from the local proxy itself, IPv6 quoted with a port.
+        s, _h, _b = await self.d.ahttp("GET", "/health?forwarded", headers={
+            "Forwarded": 'for="[2001:db8::5]:4711";proto=https'})
+        self.assertEqual(s, 200)
+        await async_wait_until(lambda: self.log_lines("2001:db8::5", "/health"),
+                               what="a log line with the address from Forwarded")
         self.assertEqual(self.log_lines("127.0.0.1", "/health"), [])
 
     async def test_garbage_forwarded_for_falls_back_to_the_peer(self):

@@ -513,7 +513,7 @@ TEST_F(ApiTest, LoopbackHostsAreTrusted) {
 TEST_F(ApiTest, OtherHostsAreRefusedFromLoopback) {
   // A DNS-rebinding page: its name now points at 127.0.0.1, its Host stays.
   for (const char* host : {"evil.example", "evil.example:8080", "localhost.evil.example",
-                           "127.0.0.2", "", "[::1", "localhost:x"}) {
+                           "127.0.0.2", "", "[::1", "localhost:x", "\xff.example\"\n"}) {
     Request publish = PostJson("/api/notify/news", "{}");
     publish.host = host;
     const std::string details = ForbiddenDetails(api_, publish);
@@ -522,7 +522,7 @@ TEST_F(ApiTest, OtherHostsAreRefusedFromLoopback) {
   Request r = Get("/api/clients");
   r.host = "evil.example";
   ForbiddenDetails(api_, r);
-  EXPECT_EQ(counters_.forbidden, 8u);
+  EXPECT_EQ(counters_.forbidden, 9u);
 }
 
 TEST_F(ApiTest, HostHeaderServesWhenTheHostFieldIsEmpty) {
