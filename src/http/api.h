@@ -28,7 +28,6 @@
 
 namespace notifyd::http {
 
-struct ClientPeer { std::string address; std::string limit_key; bool exempt = false; };  // SHIM
 class Api {
  public:
   /// Who sent a request, as the limits and the log should see it.
@@ -73,8 +72,6 @@ class Api {
   /// Adds the headers every response carries (CORS); for responses made
   /// outside Handle, such as a refused WebSocket upgrade.
   void AddCommonHeaders(Response* response) const;
-  ClientPeer ResolvePeer(const Request& r) const { return {r.peer_address, r.peer_address, false}; }  // SHIM
-  std::optional<Response> Precheck(const Request&) { return std::nullopt; }  // SHIM
 
  private:
   Response Publish(const Request& request, const Params& params);

@@ -131,7 +131,7 @@ std::vector<ConnectionPtr> Server::Snapshot() const {
 
 // --- limits -----------------------------------------------------------------------
 
-std::optional<http::Response> Server::Admit(const http::ClientPeer& peer, AddressSlot** slot) {
+std::optional<http::Response> Server::Admit(const http::Api::ClientPeer& peer, AddressSlot** slot) {
   *slot = nullptr;
   if (!peer.exempt) {
     if (double retry = 0; !connection_limiter_.Allow(peer.limit_key, &retry)) {

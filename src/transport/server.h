@@ -92,7 +92,7 @@ class Server {
   /// Decides on a WebSocket upgrade the headers allowed, by the server's
   /// limits (shutdown, max_connections, per-address rate and cap): nullopt
   /// with *slot set (or nullptr when exempt) when it may go on.
-  std::optional<http::Response> Admit(const http::ClientPeer& peer, AddressSlot** slot);
+  std::optional<http::Response> Admit(const http::Api::ClientPeer& peer, AddressSlot** slot);
   /// A WebSocket session opened or closed (echo or not); `slot` as from Admit.
   void SessionOpened(bool echo);
   void SessionClosed(bool echo, AddressSlot* slot);

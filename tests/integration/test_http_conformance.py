@@ -64,7 +64,7 @@ level = "info"
 
 KEEPALIVE_CONFIG = BASE_CONFIG.replace(
     "port = 0\n",
-    f"port = 0\nkeepalive_timeout_s = {KEEPALIVE_TIMEOUT_S}\n"
+    f"port = 0\nkeepalive_timeout = {KEEPALIVE_TIMEOUT_S}\n"
     f"max_requests_per_connection = {MAX_REQUESTS}\n")
 
 TOKEN_CONFIG = BASE_CONFIG + f'\n[auth]\n\n[[auth.admin]]\ntoken = "{ADMIN_TOKEN}"\n'
