@@ -26,7 +26,7 @@ The groups:
 Each daemon here is shared by the cases of one class (started once, restarted
 if a case killed it, and it must exit with status 0 at the end). The config
 text is written out in full below, because the keep-alive settings
-(`keepalive_timeout_s`, `max_requests_per_connection` in [server]) are newer
+(`keepalive_timeout`, `max_requests_per_connection` in [server]) are newer
 than the harness's defaults. Every request carries `Host: 127.0.0.1` and no
 `Origin`, so loopback trust applies without tokens.
 """
@@ -875,7 +875,7 @@ class KeepAliveLimitsTest(ConformanceCase):
     config_text = KEEPALIVE_CONFIG
 
     def test_idle_connection_closed_after_timeout(self):
-        """RFC 9112 §9.5: an idle persistent connection is closed after keepalive_timeout_s."""
+        """RFC 9112 §9.5: an idle persistent connection is closed after keepalive_timeout."""
         conn = self.connect()
         conn.send(request_bytes())
         resp = conn.read_response()
