@@ -348,8 +348,8 @@ class HttpErrorTest(WireCase):
         self.assertTrue(self.d.running(), self.d.stderr_text())
 
     def test_pipelined_requests_are_answered_in_order(self):
-        req = (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-               b"GET /api/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        req = (b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+               b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         raw = self.d.raw_http(req)
         self.assertEqual(raw.count(b"HTTP/1.1 200 OK"), 2, raw)
         first, second = raw.split(b"HTTP/1.1 200 OK")[1:]
