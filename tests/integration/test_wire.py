@@ -356,7 +356,7 @@ class HttpErrorTest(WireCase):
         self.assertTrue(first.endswith(b"\r\n\r\nOK"), raw)
         self.assertIn(b"Connection: close", second, raw)
         self.assertNotIn(b"Connection: close", first, raw)
-        self.assertIn(b"connections_total", second, raw)
+        self.assertIn(b"\"connectionsTotal\"", second, raw)
 
     def test_head_has_content_length_and_no_body(self):
         close = b"Connection: close\r\n"
