@@ -285,7 +285,10 @@ std::optional<http::Response> HttpExchange::ValidateUpgrade(AddressSlot** slot) 
     return http::JsonError(404, "Not found", "no WebSocket endpoint at " + req.path);
   }
   if (std::optional<http::Response> denied = server_.api().AuthorizeSubscribe(req)) return denied;
-  return server_.Admit(server_.api().ResolvePeer(req), slot);
+  http::Api::ClientPeer client = server_.api().ResolvePeer(req);
+  std::optional<http::Response> refusal = server_.Admit(client, slot);
+  if (!refusal) connection_.set_peer(std::move(client.address));
+  return refusal;
 }
 
 }  // namespace notifyd::transport
