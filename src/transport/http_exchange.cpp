@@ -152,7 +152,7 @@ void HttpExchange::OnRequest() {
                core::Printable(req.method), core::Printable(req.path), resp.status,
                resp.body.size(), us / 1000.0);
   ++requests_;
-  bool keep = parser_.keep_alive() && !server_.shutting_down() &&
+  bool keep = parser_.keep_alive() && !server_.shutting_down() && server_.KeepAliveAllowed() &&
               requests_ < server_.config().max_requests_per_connection;
   bool head_only = req.method == "HEAD";
   Respond(std::move(resp), head_only, keep);

@@ -84,6 +84,13 @@ class Server {
   const Bytes& HeartbeatFrame();
   const Bytes& PingFrame() const { return ping_; }
 
+  /// False when more TCP connections than limits.max_connections are open
+  /// outside WebSocket sessions: HTTP responses then close their connection,
+  /// so idle keep-alive connections cannot take every descriptor.
+  bool KeepAliveAllowed() const {
+    return connections_.size() - sessions_ <= config_.max_connections;
+  }
+
   /// Adds `c` to the next flush pass.
   void MarkDirty(Connection* c);
   /// Forgets a closed connection.

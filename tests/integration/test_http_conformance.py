@@ -918,6 +918,28 @@ class KeepAliveLimitsTest(ConformanceCase):
         self.assert_closed(conn, "a request past the cap was answered")
 
 
+class IdleConnectionCapTest(ConformanceCase):
+    config_text = BASE_CONFIG.replace("[limits]\n", "[limits]\nmax_connections = 2\n")
+
+    def test_keep_alive_ends_past_the_connection_limit(self):
+        """RFC 9112 §9.6: past limits.max_connections open HTTP connections, a response
+        closes its connection, so idle ones cannot take every descriptor."""
+        kept = []
+        for i in range(2):
+            conn = self.connect()
+            conn.send(request_bytes())
+            resp = conn.read_response()
+            self.assertEqual(resp.status, 200, (i, resp))
+            self.assertNotIn("close", resp.tokens("Connection"), (i, resp))
+            kept.append(conn)
+        third = self.connect()
+        third.send(request_bytes())
+        resp = third.read_response()
+        self.assertEqual(resp.status, 200, resp)
+        self.assertIn("close", resp.tokens("Connection"), resp)
+        self.assert_closed(third)
+
+
 # ---- pipelining ---------------------------------------------------------------
 
 class PipeliningTest(ConformanceCase):
