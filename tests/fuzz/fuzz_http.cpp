@@ -9,9 +9,12 @@
 // Invariants beyond "no crash": every response has a known status and the
 // CORS header; JSON bodies are valid UTF-8 objects; 401 has WWW-Authenticate,
 // 405 Allow, 429 a whole-second Retry-After; and nothing under /api/ nor any
-// upgrade succeeds without the credentials the access rules ask for.
+// upgrade succeeds without the credentials the access rules ask for (with
+// no tokens: a loopback peer, a loopback Host, and no Origin or the
+// same-origin one, as no allowed_hosts or allowed_origins are configured).
 #include <cstddef>
 #include <cstdint>
+#include <cctype>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -117,7 +120,7 @@ bool IsJsonObject(const std::string& text) {
 
 void CheckResponse(const http::Response& r) {
   switch (r.status) {
-    case 200: case 400: case 401: case 403: case 404: case 405: case 411: case 413: case 426:
+    case 200: case 400: case 401: case 403: case 404: case 405: case 413: case 426:
     case 429:
       break;
     default:
@@ -136,12 +139,38 @@ void CheckResponse(const http::Response& r) {
   }
 }
 
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The Host the API judges: a loopback name with an optional port. Looser than
+// the daemon's parse (any text after the port colon passes), as befits a
+// necessary condition.
+bool IsLoopbackHost(std::string_view host) {
+  std::string name = Lower(host);
+  const size_t colon = name.rfind(':');
+  if (colon != std::string::npos && name.find(']', colon) == std::string::npos) name.resize(colon);
+  return name == "localhost" || name == "127.0.0.1" || name == "[::1]";
+}
+
+// No Origin, or the same-origin one ("http://" + Host), the only one allowed
+// while allowed_origins is empty.
+bool HasTrustedOrigin(const http::Request& request, std::string_view host) {
+  if (!request.HasHeader("Origin")) return true;
+  return Lower(request.Header("Origin")) == "http://" + Lower(host);
+}
+
 void CheckAccess(const http::Request& request, const http::Response& r, bool tokens) {
   if (r.status != 200 || request.method == "OPTIONS" || request.path.rfind("/api/", 0) != 0) {
     return;
   }
   if (!tokens) {
     FUZZ_CHECK(request.peer_address == "127.0.0.1" || request.peer_address == "::1");
+    const std::string_view host = request.host.empty() ? request.Header("Host") : request.host;
+    FUZZ_CHECK(IsLoopbackHost(host));
+    FUZZ_CHECK(HasTrustedOrigin(request, host));
   } else if (request.method == "POST") {
     FUZZ_CHECK(Mentions(request, kPub) || Mentions(request, kAdmin));
   } else {

@@ -13,12 +13,15 @@
 #include "http/api.h"
 #include "protocol/messages.h"
 #include "support/fakes.h"
+#include "support/json_helpers.h"
 
 namespace notifyd::http {
 namespace {
 
 using testing_support::FakeClock;
 using testing_support::FakeSubscriber;
+using testing_support::json::ParseJsonText;
+using testing_support::json::StrAt;
 
 constexpr const char* kLoopback = "127.0.0.1";
 constexpr const char* kRemote = "192.0.2.7";
@@ -28,21 +31,13 @@ constexpr const char* kBackups = "pub-backups-0123456789";  // backups-* and ale
 constexpr const char* kAnywhere = "pub-anywhere-0123456789";
 constexpr const char* kAdmin = "adm-0123456789abcdef";
 
-std::string ErrorOf(const Response& r) {
-  rapidjson::Document doc;
-  doc.Parse(r.body.c_str(), r.body.size());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("error") ||
-      !doc["error"].IsString()) {
-    ADD_FAILURE() << "not a JSON error: " << r.body;
-    return "";
-  }
-  return doc["error"].GetString();
-}
+// The "error" text of a JSON error body; a test failure when there is none.
+std::string ErrorOf(const Response& r) { return StrAt(ParseJsonText(r.body), "/error"); }
 
 void ExpectError(const Response& r, int status, const std::string& error) {
   EXPECT_EQ(r.status, status) << r.body;
   EXPECT_EQ(r.Header("Content-Type"), "application/json");
-  EXPECT_EQ(ErrorOf(r), error);
+  EXPECT_EQ(ErrorOf(r), error) << r.body;
   EXPECT_EQ(r.Header("Access-Control-Allow-Origin"), "*");
 }
 

@@ -7,90 +7,29 @@
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-#include <rapidjson/pointer.h>
 
 #include "config/config.h"
 #include "core/hub.h"
 #include "protocol/messages.h"
 #include "support/fakes.h"
+#include "support/json_helpers.h"
 
 namespace notifyd::http {
 namespace {
 
 using testing_support::FakeClock;
 using testing_support::FakeSubscriber;
+using testing_support::json::At;
+using testing_support::json::BoolAt;
+using testing_support::json::Has;
+using testing_support::json::IntAt;
+using testing_support::json::ParseJsonText;
+using testing_support::json::SizeAt;
+using testing_support::json::StrAt;
+using testing_support::json::UintAt;
 
 constexpr const char* kLoopback = "127.0.0.1";
 constexpr const char* kRemote = "192.0.2.7";
-
-rapidjson::Document ParseJsonText(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << "not JSON: " << text;
-  return doc;
-}
-
-// The value at JSON Pointer `path` ("/channels/0/name"; "" is the root), or a
-// null value and a test failure when there is none. Never asserts, so a wrong
-// shape fails the test instead of aborting the binary in RapidJSON.
-const rapidjson::Value& At(const rapidjson::Value& root, const char* path) {
-  static const rapidjson::Value kNull;
-  const rapidjson::Value* v = rapidjson::Pointer(path).Get(root);
-  if (v == nullptr) {
-    ADD_FAILURE() << "no value at \"" << path << "\"";
-    return kNull;
-  }
-  return *v;
-}
-
-bool Has(const rapidjson::Value& root, const char* path) {
-  return rapidjson::Pointer(path).Get(root) != nullptr;
-}
-
-std::string StrAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsString()) {
-    ADD_FAILURE() << "not a string at \"" << path << "\"";
-    return "";
-  }
-  return std::string(v.GetString(), v.GetStringLength());
-}
-
-uint64_t UintAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsUint64()) {
-    ADD_FAILURE() << "not an unsigned integer at \"" << path << "\"";
-    return 0;
-  }
-  return v.GetUint64();
-}
-
-int64_t IntAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsInt64()) {
-    ADD_FAILURE() << "not an integer at \"" << path << "\"";
-    return 0;
-  }
-  return v.GetInt64();
-}
-
-bool BoolAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsBool()) {
-    ADD_FAILURE() << "not a boolean at \"" << path << "\"";
-    return false;
-  }
-  return v.GetBool();
-}
-
-size_t SizeAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsArray()) {
-    ADD_FAILURE() << "not an array at \"" << path << "\"";
-    return 0;
-  }
-  return v.Size();
-}
 
 // Expects a JSON error response with `status` and the given "error" text.
 void ExpectJsonError(const Response& r, int status, const std::string& error) {

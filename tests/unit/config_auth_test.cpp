@@ -4,16 +4,18 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "config/config.h"
 #include "config/config_parser.h"
+#include "support/scoped_env.h"
 
 namespace notifyd::config {
 namespace {
+
+using testing_support::ScopedEnv;
 
 constexpr const char* kFile = "notifyd.conf";
 // Tokens used below; none of them may ever show up in a message.
@@ -35,32 +37,6 @@ Config ParseOk(const std::string& text) {
   EXPECT_TRUE(ParseConfigText(text, kFile, &config, &error)) << error;
   return config;
 }
-
-// Sets or unsets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = getenv(name)) old_ = old;
-    if (value != nullptr) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // A temporary directory, removed (with the files written through it) at the end.
 class TempDir {

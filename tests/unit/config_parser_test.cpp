@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -13,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "support/scoped_env.h"
 
 namespace notifyd::config {
 
@@ -20,6 +20,8 @@ namespace notifyd::config {
 void PrintTo(const Config& config, std::ostream* os) { *os << "\n" << FormatConfig(config); }
 
 namespace {
+
+using testing_support::ScopedEnv;
 
 constexpr const char* kFile = "notifyd.conf";
 
@@ -71,32 +73,6 @@ Config NonDefault() {
   c.log_level = LogLevel::kDebug;
   return c;
 }
-
-// Sets or unsets an environment variable for one scope and restores it after.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = getenv(name)) old_ = old;
-    if (value != nullptr) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // A temporary file holding `contents`, removed at the end of the scope.
 class TempFile {
