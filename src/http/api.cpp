@@ -115,17 +115,30 @@ void Api::Configure(const config::Config& config) {
   allowed_origins_ = config.allowed_origins;
   std::string error;  // the config parser has checked every range
   trusted_proxies_.Configure(config.trusted_proxies, &error);
+  last_peer_socket_.clear();  // resolved under the old trusted_proxies
+  last_peer_ = ClientPeer();
   access_.Configure(config);
   publish_limiter_.Configure(config.publish_rate, config.publish_burst);
 }
 
 Api::ClientPeer Api::ResolvePeer(const Request& request) const {
+  // Without forwarding headers the answer depends on the peer alone, and a
+  // keep-alive connection asks again for every request: remember the last.
+  const bool forwarding =
+      request.HasHeader("X-Forwarded-For") || request.HasHeader("Forwarded");
+  if (!forwarding && !last_peer_.address.empty() && request.peer_address == last_peer_socket_) {
+    return last_peer_;
+  }
   const ResolvedClient client =
       ResolveClient(request.peer_address, request.headers, trusted_proxies_);
   ClientPeer peer;
   peer.address = client.address;
   peer.limit_key = LimitKey(client.address);
   peer.exempt = client.from_proxy && !client.forwarded;
+  if (!forwarding) {
+    last_peer_socket_ = request.peer_address;
+    last_peer_ = peer;
+  }
   return peer;
 }
 

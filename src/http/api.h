@@ -106,6 +106,8 @@ class Api {
   std::vector<std::string> allowed_hosts_;
   std::vector<std::string> allowed_origins_;
   TrustedProxies trusted_proxies_;
+  mutable std::string last_peer_socket_;  ///< ResolvePeer's last peer without forwarding headers,
+  mutable ClientPeer last_peer_;          ///< and what it resolved to.
   Access access_;
   core::RateLimiter publish_limiter_;  ///< Keyed by token digest, or the client's limit key.
 };

@@ -81,6 +81,10 @@ void Connection::SendDone(ssize_t result, int error) {
     Destroy();
     return;
   }
+  if (static_cast<size_t>(result) == queued_) {
+    Drained();  // the usual case: everything went out
+    return;
+  }
   Advance(static_cast<size_t>(result));
   if (head_ < out_.size()) {
     // The kernel took part of it: its buffer is full, or more than
@@ -128,7 +132,7 @@ void Connection::Drained() {
     ShutdownSending();
     return;
   }
-  if (state_ == State::kOpen && protocol_) protocol_->OnDrained();
+  if (state_ == State::kOpen && protocol_->wants_drained()) protocol_->OnDrained();
 }
 
 void Connection::WaitWritable() {

@@ -37,8 +37,11 @@ class Protocol {
   virtual ~Protocol() = default;
   /// Bytes read from the peer. May queue bytes, close or upgrade the connection.
   virtual void OnData(std::string_view data) = 0;
-  /// Everything queued has been sent.
+  /// Everything queued has been sent; called only when wants_drained().
   virtual void OnDrained() {}
+  /// False for a protocol with nothing to do in OnDrained, which the send
+  /// path then skips (once per delivery for a WebSocket session).
+  bool wants_drained() const { return wants_drained_; }
   /// The peer ended its side while bytes are still queued: true to send them
   /// before closing (an HTTP response), false to close at once.
   virtual bool FinishAfterEof() const { return false; }
@@ -51,6 +54,12 @@ class Protocol {
   virtual void Shutdown() = 0;
   /// For log lines: "client <id>", "echo client", "http".
   virtual std::string Describe() const = 0;
+
+ protected:
+  explicit Protocol(bool wants_drained) : wants_drained_(wants_drained) {}
+
+ private:
+  const bool wants_drained_;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {

@@ -26,7 +26,7 @@ constexpr size_t kMaxQueuedResponses = 256 * 1024;
 }  // namespace
 
 HttpExchange::HttpExchange(Connection& connection)
-    : connection_(connection), server_(connection.server()) {
+    : Protocol(/*wants_drained=*/true), connection_(connection), server_(connection.server()) {
   StartRequestTimer();
 }
 
@@ -148,9 +148,11 @@ void HttpExchange::OnRequest() {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                 std::chrono::steady_clock::now() - start)
                 .count();
-  spdlog::info("http {} \"{} {}\" {} {} {:.3f}ms", server_.api().ResolvePeer(req).address,
-               core::Printable(req.method), core::Printable(req.path), resp.status,
-               resp.body.size(), us / 1000.0);
+  if (spdlog::should_log(spdlog::level::info)) {
+    spdlog::info("http {} \"{} {}\" {} {} {:.3f}ms", server_.api().ResolvePeer(req).address,
+                 core::Printable(req.method), core::Printable(req.path), resp.status,
+                 resp.body.size(), us / 1000.0);
+  }
   ++requests_;
   bool keep = parser_.keep_alive() && !server_.shutting_down() && server_.KeepAliveAllowed() &&
               requests_ < server_.config().max_requests_per_connection;

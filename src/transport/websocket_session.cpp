@@ -27,7 +27,8 @@ Bytes WireFrame(const core::Frame& frame) {
 }  // namespace
 
 WebSocketSession::WebSocketSession(Connection& connection, bool echo, AddressSlot* slot)
-    : connection_(connection),
+    : Protocol(/*wants_drained=*/false),
+      connection_(connection),
       server_(connection.server()),
       decoder_(server_.config().max_frame_bytes),
       slot_(slot),
