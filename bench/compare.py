@@ -50,6 +50,8 @@ level = "warn"
 # (with 20000 it refused ~250 of 19,000 subscribers: "worker_connections are
 # not enough"); the open-files limit stays 20000, as for notifyd. Nchan keeps no message
 # history (notifyd has none) and new subscribers start at the next message.
+# Publishers keep their connections: keepalive_requests high enough that nginx
+# never closes one during a run (its default, 1000, would add a reconnect).
 NGINX_CONF = """load_module {module};
 worker_processes 1;
 worker_rlimit_nofile 20000;
@@ -60,6 +62,8 @@ error_log {dir}/error.log warn;
 events {{ worker_connections 40000; multi_accept on; }}
 http {{
   access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
   client_body_temp_path {dir}/tmp/body;
   proxy_temp_path {dir}/tmp/proxy;
   fastcgi_temp_path {dir}/tmp/fastcgi;
@@ -199,11 +203,18 @@ def plan(quick):
               [("deliveries_per_s", "deliveries/s", "high")] + cpu +
               [("lat_p99_ms", "p99 latency ms", "low")] + loss))
     dur = "2" if quick else "5"
+    pub = [("publishes_per_s", "publishes/s", "high"),
+           ("cpu_us_per_publish", "server CPU us per publish", "low"),
+           ("cpu_ksoftirqd_us_per_publish", "server + ksoftirqd CPU us per publish", "low")]
+    # 16 persistent connections on one thread, as wrk -t1 -c16 (issue 9), then
+    # the old rows: 4 threads, a new connection per publish.
     for s in (0, 100):
-        p.append((f"publish {s} subs", "publish",
-                  ["--subs", str(s), "--duration", dur, "--concurrency", "4"],
-                  [("publishes_per_s", "publishes/s", "high"),
-                   ("cpu_us_per_publish", "server CPU us per publish", "low")] + loss))
+        p.append((f"publish keep-alive {s} subs", "publish",
+                  ["--subs", str(s), "--duration", dur, "--concurrency", "16", "--keepalive"],
+                  pub + loss))
+    for s in (0, 100):
+        p.append((f"publish close {s} subs", "publish",
+                  ["--subs", str(s), "--duration", dur, "--concurrency", "4"], pub + loss))
     rounds, conns = (3, 1000) if quick else (6, 2000)
     p.append((f"churn {rounds}x{conns}", "churn",
               ["--rounds", str(rounds), "--conns", str(conns), "--channels", "100"],
@@ -289,7 +300,7 @@ def main():
     table = "\n".join(md)
     print(table)
 
-    # ---- targets of issue 5 (only where the full run measured them) --------
+    # ---- targets of issues 5 and 9 (only where the run measured them) ------
     def get(key, field, kind):
         return median([r.get(field) for r in raw.get(key, {}).get(kind, [])]) if key in raw else None
 
@@ -317,6 +328,11 @@ def main():
     check("p99 latency at 1,000 subscribers x 20/s no worse than Nchan",
           get("fanout 1000x20/s", "lat_p99_ms", "notifyd"),
           get("fanout 1000x20/s", "lat_p99_ms", "nchan"), lambda n, c: n <= c)
+    for s in (0, 100):
+        check(f"publishes/s with keep-alive, {s} subs: notifyd >= 1.5x Nchan",
+              get(f"publish keep-alive {s} subs", "publishes_per_s", "notifyd"),
+              get(f"publish keep-alive {s} subs", "publishes_per_s", "nchan"),
+              lambda n, c: n >= 1.5 * c)
     total_loss = {k: sum((r.get("loss") or 0) + (r.get("publish_errors") or 0)
                          for runs in raw.values() for r in runs.get(k, []))
                   for k in ("notifyd", "nchan")}
@@ -329,7 +345,7 @@ def main():
             if n is not None:
                 checks.append(f"- {'PASS' if abs(n) <= 5 else 'FAIL'} churn RSS within 5 % of round 2: "
                               f"notifyd {fmt(n)} %, Nchan {fmt(c)} %")
-    print("\nTargets (issue 5):")
+    print("\nTargets (issues 5 and 9):")
     print("\n".join(checks))
     print(f"\n{reps} repetition(s), {elapsed:.0f} s; raw results in {out}/results.json")
 
@@ -338,7 +354,7 @@ def main():
         json.dump({"reps": reps, "quick": args.quick, "elapsed_s": elapsed,
                    "uname": os.uname().release, "nproc": os.cpu_count(), "runs": raw}, f, indent=1)
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(table + "\n\nTargets (issue 5):\n" + "\n".join(checks) + "\n")
+        f.write(table + "\n\nTargets (issues 5 and 9):\n" + "\n".join(checks) + "\n")
     with open(os.path.join(out, "fanout.dat"), "w") as f:
         f.write("# subs  notifyd: p50 p99 max cpu_s_per_M   nchan: p50 p99 max cpu_s_per_M\n")
         for key, scen, extra, _ in steps:
