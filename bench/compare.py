@@ -6,7 +6,9 @@ ports under a temporary directory, runs every scenario of notifyd-bench against
 each in alternation (a fresh server for every run), and prints every figure for
 both with the ratio notifyd/Nchan (medians of --reps repetitions). Writes
 results.json (every raw run), results.md (the table) and fanout.dat (the plot
-data) into --out.
+data) into --out. With wrk installed, the keep-alive publish row without
+subscribers is measured a second time with `wrk -t1 -c16` (bench/wrk-publish.lua)
+on the same server, as a cross-check of notifyd-bench's own client.
 
     bench/compare.py --build build            # full run, ~12 minutes
     bench/compare.py --build build --quick    # ~1.5 minutes, for CI
@@ -177,6 +179,25 @@ def run_bench(args, kind, port, pid, scenario, extra):
     return json.loads(lines[-1])
 
 
+def run_wrk(args, kind, port, seconds):
+    """wrk -t1 -c16 with bench/wrk-publish.lua on the same server, no subscribers:
+    a second client for the keep-alive row. publishes/s, or None on errors."""
+    path = "/pub/pub0" if kind == "nchan" else "/api/notify/pub0"
+    cmd = [args.wrk, "-t1", "-c16", f"-d{seconds}s", "-s", os.path.join(HERE, "wrk-publish.lua"),
+           f"http://127.0.0.1:{port}{path}"]
+    log("  $ wrk", " ".join(cmd[1:]))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=int(seconds) + 60)
+    rate = [l.split()[1] for l in p.stdout.splitlines() if l.startswith("Requests/sec:")]
+    errors = [l for l in p.stdout.splitlines()
+              if l.startswith("Non-2xx") or (l.startswith("errors:") and l != "errors: connect 0 "
+                                             "read 0 write 0 status 0 timeout 0")]
+    if p.returncode != 0 or not rate or errors:
+        log("    wrk failed:", p.stdout.strip().replace("\n", " | "))
+        return None
+    return float(rate[0])
+
+
 def plan(quick):
     """(key, scenario, args, figures) -- figures: [(field, label, better)]"""
     lat = [("lat_p50_ms", "p50 latency ms", "low"), ("lat_p99_ms", "p99 latency ms", "low"),
@@ -209,9 +230,10 @@ def plan(quick):
     # 16 persistent connections on one thread, as wrk -t1 -c16 (issue 9), then
     # the old rows: 4 threads, a new connection per publish.
     for s in (0, 100):
+        wrk = [("wrk_publishes_per_s", "publishes/s, wrk -t1 -c16 (cross-check)", "high")]
         p.append((f"publish keep-alive {s} subs", "publish",
                   ["--subs", str(s), "--duration", dur, "--concurrency", "16", "--keepalive"],
-                  pub + loss))
+                  pub + (wrk if s == 0 else []) + loss))
     for s in (0, 100):
         p.append((f"publish close {s} subs", "publish",
                   ["--subs", str(s), "--duration", dur, "--concurrency", "4"], pub + loss))
@@ -249,6 +271,9 @@ def main():
     ap.add_argument("--out", default=None, help="results directory (default: a new temp dir)")
     ap.add_argument("--port-base", type=int, default=18500)
     ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    ap.add_argument("--wrk", default=shutil.which("wrk") or "",
+                    help="wrk binary for the cross-check of the keep-alive row, '' to skip "
+                         "(default: wrk on PATH)")
     args = ap.parse_args()
     args.notifyd = os.path.join(args.build, "notifyd")
     args.bench = os.path.join(args.build, "bench", "notifyd-bench")
@@ -277,6 +302,9 @@ def main():
                     pid = srv.start()
                     try:
                         r = run_bench(args, kind, srv.port, pid, scen, extra)
+                        if args.wrk and key == "publish keep-alive 0 subs":
+                            r["wrk_publishes_per_s"] = run_wrk(args, kind, srv.port,
+                                                               extra[extra.index("--duration") + 1])
                     finally:
                         srv.stop()
                     raw.setdefault(key, {}).setdefault(kind, []).append(r)
