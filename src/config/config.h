@@ -43,6 +43,10 @@ struct Config {
   bool echo_enabled = true;                ///< Serve the /ws/echo connectivity check.
   std::string cors_origin = "*";           ///< Access-Control-Allow-Origin on every HTTP response.
 
+  double keepalive_timeout_s = 15;  // SHIM
+  uint32_t max_requests_per_connection = 1000;  // SHIM
+  uint32_t max_connections_per_address = 1000;  // SHIM
+
   // [heartbeat]
   double heartbeat_interval_s = 30.0;  ///< Seconds between heartbeat pings to each client.
   double heartbeat_timeout_s = 60.0;   ///< Seconds of silence after which a client is closed.

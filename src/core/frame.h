@@ -22,8 +22,10 @@ using FramePtr = std::shared_ptr<const Frame>;
 class Subscriber {
  public:
   virtual ~Subscriber() = default;
-  /// Queue `frame` for sending. Must not call back into the Hub.
-  virtual void Deliver(const FramePtr& frame) = 0;
+  /// Queues `frame` for sending. Returns true when the frame was queued;
+  /// false when the subscriber is closing or dropped (it is not counted as
+  /// delivered). Must not call back into the Hub.
+  virtual bool Deliver(const FramePtr& frame) = 0;
 };
 
 }  // namespace notifyd::core

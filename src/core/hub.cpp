@@ -64,8 +64,9 @@ PublishResult Hub::Publish(const std::string& channel, std::string title, std::s
   auto it = channels_.find(channel);
   if (it == channels_.end()) return result;
   auto frame = std::make_shared<const Frame>(encoder_.Encode(n));
-  for (ClientInfo* client : it->second) client->subscriber->Deliver(frame);
-  result.delivered = it->second.size();
+  for (ClientInfo* client : it->second) {
+    if (client->subscriber->Deliver(frame)) ++result.delivered;
+  }
   totals_.delivered_total += result.delivered;
   return result;
 }

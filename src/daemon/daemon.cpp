@@ -24,8 +24,9 @@ Daemon::Daemon(config::Config config, ConfigSource source)
       started_ms_(clock_.MonotonicMillis()),
       hub_(clock_, encoder_),
       api_(hub_, clock_, counters_, [this] { return StatsExtra(); }),
+      session_api_(hub_, clock_, counters_),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
-      server_(io_, hub_, api_, clock_, counters_),
+      server_(io_, hub_, api_, session_api_, clock_, counters_),
       status_timer_(io_),
       watchdog_timer_(io_) {
   Apply(config_);
@@ -35,6 +36,7 @@ void Daemon::Apply(const config::Config& config) {
   log::SetLevel(config.log_level);
   hub_.set_max_subscriptions_per_client(config.max_subscriptions_per_client);
   api_.Configure(config);
+  session_api_.Configure(config);
   server_.Configure(config);
 }
 

@@ -16,7 +16,8 @@
 #include "http/api.h"
 #include "protocol/messages.h"
 #include "systemd/notifier.h"
-#include "transport/websocket_server.h"
+#include "http/session_api.h"
+#include "transport/server.h"
 
 namespace notifyd::daemon {
 
@@ -54,11 +55,12 @@ class Daemon {
   core::Hub hub_;
   core::Counters counters_;
   http::Api api_;
+  http::SessionApi session_api_;
   // One thread runs the loop and nothing else touches it: no locking needed
   // in the reactor (fewer mutex operations per delivery).
   asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::signal_set signals_;
-  transport::WebSocketServer server_;
+  transport::Server server_;
   systemd::Notifier notifier_;
   asio::steady_timer status_timer_;
   asio::steady_timer watchdog_timer_;

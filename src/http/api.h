@@ -19,6 +19,7 @@
 
 namespace notifyd::http {
 
+struct ClientPeer { std::string address; std::string limit_key; bool exempt = false; };  // SHIM
 class Api {
  public:
   /// Supplies the /api/stats fields the hub does not know (uptime, ...).
@@ -42,6 +43,8 @@ class Api {
   /// Adds the headers every response carries (CORS, Connection: close); for
   /// responses made outside Handle, such as a refused WebSocket upgrade.
   void AddCommonHeaders(Response* response) const;
+  ClientPeer ResolvePeer(const Request& r) const { return {r.peer_address, r.peer_address, false}; }  // SHIM
+  std::optional<Response> Precheck(const Request&) { return std::nullopt; }  // SHIM
 
  private:
   Response Publish(const Request& request, const Params& params);

@@ -1,6 +1,7 @@
 #include "protocol/json.h"
 
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 #include "core/utf8.h"
@@ -11,22 +12,45 @@ namespace {
 
 constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
                                  rapidjson::kParseValidateEncodingFlag;
+// The first pass sees numbers as their source text, for the request's "id".
+constexpr unsigned kGuardFlags = kParseFlags | rapidjson::kParseNumbersAsStringsFlag;
 
-// First pass: a SAX handler that only counts depth and re-checks decoded
-// strings, because RapidJSON decodes a lone low surrogate (\uDC00) into bytes
-// that are not UTF-8 even with validation on.
+// First pass: a SAX handler that counts depth and re-checks decoded strings,
+// because RapidJSON decodes a lone low surrogate (\uDC00) into bytes that are
+// not UTF-8 even with validation on. It also notes where the value of the
+// first top-level "id" member starts when that value is a number.
 struct GuardHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, GuardHandler> {
+  explicit GuardHandler(const rapidjson::MemoryStream* in) : stream(in) {}
+
+  const rapidjson::MemoryStream* stream;
   int depth = 0;
   bool too_deep = false;
   bool bad_string = false;
-  bool Default() { return true; }
-  bool String(const char* s, rapidjson::SizeType n, bool) { return CheckString(s, n); }
-  bool Key(const char* s, rapidjson::SizeType n, bool) { return CheckString(s, n); }
-  bool StartObject() { return Enter(); }
+  bool id_seen = false;
+  bool id_next = false;  ///< The next value is the first top-level "id".
+  size_t id_number_at = std::string_view::npos;
+
+  bool Default() { return Value(); }
+  bool RawNumber(const char*, rapidjson::SizeType n, bool) {
+    // The number has just been read: the stream (not copied while parsing,
+    // see StreamTraits) stands right after it.
+    if (id_next) id_number_at = stream->Tell() - n;
+    return Value();
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool) { return Value() && CheckString(s, n); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (depth == 1 && !id_seen && std::string_view(s, n) == "id") id_seen = id_next = true;
+    return CheckString(s, n);
+  }
+  bool StartObject() { return Value() && Enter(); }
   bool EndObject(rapidjson::SizeType) { return Leave(); }
-  bool StartArray() { return Enter(); }
+  bool StartArray() { return Value() && Enter(); }
   bool EndArray(rapidjson::SizeType) { return Leave(); }
 
+  bool Value() {
+    id_next = false;
+    return true;
+  }
   bool Enter() {
     if (++depth > kMaxJsonDepth) too_deep = true;
     return !too_deep;
@@ -41,36 +65,102 @@ struct GuardHandler : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, GuardHandl
   }
 };
 
-}  // namespace
-
-bool ParseJson(std::string_view text, rapidjson::Document* doc, std::string* error) {
-  // RapidJSON treats a NUL byte as the end of the input; JSON never holds a
-  // raw one (inside strings it must be escaped), so refuse it up front.
-  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
-    *error = "NUL byte at offset " + std::to_string(nul);
-    return false;
-  }
-  GuardHandler guard;
-  rapidjson::Reader reader;
+// Runs the first pass over `text` into *guard. On failure sets *error.
+rapidjson::ParseResult Guard(std::string_view text, GuardHandler* guard, std::string* error) {
   rapidjson::MemoryStream ms(text.data(), text.size());
-  rapidjson::ParseResult ok = reader.Parse<kParseFlags>(ms, guard);
+  *guard = GuardHandler(&ms);
+  rapidjson::Reader reader;
+  rapidjson::ParseResult ok = reader.Parse<kGuardFlags>(ms, *guard);
+  guard->stream = nullptr;
   if (!ok) {
-    if (guard.too_deep) {
+    if (guard->too_deep) {
       *error = "nesting deeper than " + std::to_string(kMaxJsonDepth);
-    } else if (guard.bad_string) {
+    } else if (guard->bad_string) {
       *error = "invalid UTF-8 (lone surrogate escape) in string";
     } else {
       *error = std::string(rapidjson::GetParseError_En(ok.Code())) + " at offset " +
                std::to_string(ok.Offset());
     }
-    return false;
   }
+  return ok;
+}
+
+// RapidJSON treats a NUL byte as the end of the input; JSON never holds a raw
+// one (inside strings it must be escaped), so it is refused up front.
+bool HasNul(std::string_view text, std::string* error) {
+  size_t nul = text.find('\0');
+  if (nul == std::string_view::npos) return false;
+  *error = "NUL byte at offset " + std::to_string(nul);
+  return true;
+}
+
+// Second pass, over text the first pass accepted.
+bool BuildDocument(std::string_view text, rapidjson::Document* doc, std::string* error) {
   doc->Parse<kParseFlags>(text.data(), text.size());
   if (doc->HasParseError()) {  // not expected after the first pass; kept as a guard
     *error = rapidjson::GetParseError_En(doc->GetParseError());
     return false;
   }
   return true;
+}
+
+// The length of the JSON number that starts at text[at], by its grammar:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, on text known to hold one.
+size_t NumberLength(std::string_view text, size_t at) {
+  size_t i = at;
+  const auto skip = [&](std::string_view chars) {
+    if (i < text.size() && chars.find(text[i]) != std::string_view::npos) ++i;
+  };
+  const auto digits = [&] {
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  };
+  skip("-");
+  digits();
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    digits();
+  }
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    skip("+-");
+    digits();
+  }
+  return i - at;
+}
+
+}  // namespace
+
+bool ParseJson(std::string_view text, rapidjson::Document* doc, std::string* error) {
+  if (HasNul(text, error)) return false;
+  GuardHandler guard(nullptr);
+  if (!Guard(text, &guard, error)) return false;
+  return BuildDocument(text, doc, error);
+}
+
+bool ParseRequestJson(std::string_view text, rapidjson::Document* doc, std::string* error,
+                      std::string* id_number) {
+  id_number->clear();
+  if (HasNul(text, error)) return false;
+  // Each number too large for a double becomes "0" and spaces, the same
+  // length, so offsets still match `text`; every round blanks one more
+  // number, past the one before, so the rounds end.
+  std::string blanked;
+  std::string_view input = text;
+  GuardHandler guard(nullptr);
+  for (size_t round = 0; round <= text.size(); ++round) {
+    rapidjson::ParseResult ok = Guard(input, &guard, error);
+    if (ok) break;
+    if (ok.Code() != rapidjson::kParseErrorNumberTooBig) return false;
+    if (blanked.empty()) blanked = std::string(text);
+    const size_t length = NumberLength(text, ok.Offset());
+    blanked.replace(ok.Offset(), length, "0" + std::string(length - 1, ' '));
+    input = blanked;
+  }
+  if (guard.id_number_at != std::string_view::npos) {
+    *id_number = std::string(text.substr(guard.id_number_at,
+                                         NumberLength(text, guard.id_number_at)));
+  }
+  return BuildDocument(input, doc, error);
 }
 
 std::string ToJsonText(const rapidjson::Value& value) {

@@ -27,6 +27,14 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>,
 /// at offset 7", ...). Rejects invalid UTF-8, lone surrogates, trailing data.
 bool ParseJson(std::string_view text, rapidjson::Document* doc, std::string* error);
 
+/// ParseJson for a client request, which also sets *id_number to the source
+/// text of the top-level "id" member when it is a number, byte for byte as
+/// sent (-0, 1.50, 1e400, 123456789012345678901234567890), else clears it.
+/// Numbers beyond a double's range, which ParseJson refuses, are accepted
+/// here and read as 0 in *doc: a request's numbers are only echoed.
+bool ParseRequestJson(std::string_view text, rapidjson::Document* doc, std::string* error,
+                      std::string* id_number);
+
 /// Writes `s` as a JSON string; bytes that are not UTF-8 become U+FFFD, so
 /// the output is always valid (the validating writer would stop half-way).
 inline void WriteString(JsonWriter& w, std::string_view s) {

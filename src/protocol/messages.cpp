@@ -133,7 +133,8 @@ const char* ErrorCodeName(ErrorCode code) {
 ParseResult ParseRequest(std::string_view frame) {
   rapidjson::Document doc;
   std::string why;
-  if (!ParseJson(frame, &doc, &why)) {
+  std::string id_number;
+  if (!ParseRequestJson(frame, &doc, &why, &id_number)) {
     return Error(ErrorCode::kInvalidJson, "Invalid message format: " + why);
   }
   if (!doc.IsObject()) {
@@ -146,7 +147,8 @@ ParseResult ParseRequest(std::string_view frame) {
       return Error(ErrorCode::kInvalidMessage,
                    "Invalid message format: id must be a string or a number");
     }
-    req.id_json = ToJsonText(id->value);
+    // A number is echoed as sent, never re-rounded through a double.
+    req.id_json = id->value.IsNumber() ? id_number : ToJsonText(id->value);
   }
   auto type = doc.FindMember("type");
   if (type == doc.MemberEnd() || type->value.IsNull()) {

@@ -1,5 +1,6 @@
 #include "wire/websocket.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -77,6 +78,27 @@ bool IsKnownOpcode(uint8_t opcode) {
 bool IsSendableCloseCode(uint16_t code) {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
          (code >= 3000 && code <= 4999);
+}
+
+// Adds one byte to a UTF-8 check; false when it cannot be part of
+// well-formed UTF-8 (no overlongs, surrogates, or code points past U+10FFFF).
+template <typename State>
+bool AddUtf8Byte(State* state, uint8_t byte) {
+  if (state->needed > 0) {
+    if (byte < state->lower || byte > state->upper) return false;
+    state->lower = 0x80;
+    state->upper = 0xBF;
+    --state->needed;
+    return true;
+  }
+  if (byte < 0x80) return true;
+  if (byte < 0xC2 || byte > 0xF4) return false;
+  state->needed = byte < 0xE0 ? 1 : byte < 0xF0 ? 2 : 3;
+  if (byte == 0xE0) state->lower = 0xA0;  // overlong below U+0800
+  if (byte == 0xED) state->upper = 0x9F;  // surrogates
+  if (byte == 0xF0) state->lower = 0x90;  // overlong below U+10000
+  if (byte == 0xF4) state->upper = 0x8F;  // past U+10FFFF
+  return true;
 }
 
 // Frees a string's heap storage (clear() keeps the capacity).
@@ -223,6 +245,14 @@ void WsDecoder::Feed(std::string_view data) {
   in_.append(data);
 }
 
+bool WsDecoder::CheckUtf8(const uint8_t* masked, const uint8_t* mask, size_t arrived) {
+  for (; frame_checked_ < arrived; ++frame_checked_) {
+    const auto byte = static_cast<uint8_t>(masked[frame_checked_] ^ mask[frame_checked_ % 4]);
+    if (!AddUtf8Byte(&utf8_, byte)) return false;
+  }
+  return true;
+}
+
 size_t WsDecoder::buffered() const { return in_.size() - in_pos_ + message_.size(); }
 
 WsEvent WsDecoder::Next() {
@@ -235,6 +265,8 @@ WsEvent WsDecoder::Next() {
     in_pos_ = 0;
     Release(&message_);
     in_message_ = false;
+    utf8_ = {};
+    frame_checked_ = 0;
     return ErrorEvent(fail_code_, fail_reason_);
   };
 
@@ -290,9 +322,22 @@ WsEvent WsDecoder::Next() {
     // length fits in size_t now: it is at most max_message_bytes_ or 125.
     const size_t header_len = 2 + length_bytes + 4;
     const auto payload_len = static_cast<size_t>(length);
-    if (available < header_len || available - header_len < payload_len) return {};
+    if (available < header_len) return {};
     const uint8_t* mask = p + 2 + length_bytes;
     const uint8_t* masked = p + header_len;
+    const bool text = opcode == static_cast<uint8_t>(Opcode::kText) ||
+                      (continuation && message_opcode_ == Opcode::kText);
+    // Text is checked as it arrives, so invalid UTF-8 fails the connection
+    // at once, not after the rest of a long or never-ending message.
+    const size_t arrived = std::min(available - header_len, payload_len);
+    if (text && !CheckUtf8(masked, mask, arrived)) {
+      return fail(close_code::kInvalidPayload, "Invalid UTF-8 in a text message");
+    }
+    if (arrived < payload_len) return {};
+    frame_checked_ = 0;
+    if (text && fin && utf8_.needed > 0) {
+      return fail(close_code::kInvalidPayload, "Invalid UTF-8 in a text message");
+    }
 
     // A whole message or a control frame is unmasked straight into its own
     // string; only fragments are collected in message_.
@@ -341,10 +386,6 @@ WsEvent WsDecoder::Next() {
         Release(&message_);
         in_message_ = false;
         break;
-    }
-    // Checked once the message is whole: a fragment may end inside a sequence.
-    if (event.opcode == Opcode::kText && !core::IsValidUtf8(event.payload)) {
-      return fail(close_code::kInvalidPayload, "Invalid UTF-8 in a text message");
     }
     event.kind = WsEvent::Kind::kMessage;
     return event;

@@ -82,6 +82,8 @@ struct WsEvent {
 ///    max_message_bytes, reported as soon as a frame header announces it,
 ///    before the payload arrives;
 ///  - 1007 kInvalidPayload: a text message or close reason that is not UTF-8.
+///    A text message fails at the first byte that cannot be part of UTF-8,
+///    even in a fragment or a frame still arriving, not when it is complete.
 class WsDecoder {
  public:
   explicit WsDecoder(size_t max_message_bytes);
@@ -95,12 +97,25 @@ class WsDecoder {
   size_t buffered() const;
 
  private:
+  /// Checks the text payload bytes [frame_checked_, arrived) of the frame
+  /// whose payload starts at `masked`; false at the first invalid byte.
+  bool CheckUtf8(const uint8_t* masked, const uint8_t* mask, size_t arrived);
+
   size_t max_message_bytes_;
   std::string in_;        ///< Bytes fed and not yet decoded; storage released when empty.
   size_t in_pos_ = 0;     ///< Decoded prefix of in_.
   std::string message_;   ///< Fragments of the message in progress.
   Opcode message_opcode_ = Opcode::kText;
   bool in_message_ = false;
+  /// UTF-8 check of the text message in progress: continuation bytes still
+  /// due and the range the next one must be in (Unicode Table 3-7).
+  struct Utf8State {
+    uint8_t needed = 0;
+    uint8_t lower = 0x80;
+    uint8_t upper = 0xBF;
+  };
+  Utf8State utf8_;
+  size_t frame_checked_ = 0;  ///< Payload bytes of the frame at in_pos_ checked so far.
   bool failed_ = false;
   uint16_t fail_code_ = 0;
   std::string fail_reason_;

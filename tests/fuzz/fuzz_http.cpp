@@ -34,9 +34,10 @@ constexpr const char* kAdmin = "fuzz-adm-0123456789";
 
 class CountingSubscriber final : public core::Subscriber {
  public:
-  void Deliver(const core::FramePtr& frame) override {
+  bool Deliver(const core::FramePtr& frame) override {
     FUZZ_CHECK(core::IsValidUtf8(frame->text));
     ++delivered;
+    return true;
   }
   uint64_t delivered = 0;
 };

@@ -95,6 +95,13 @@ WebSocket (asyncio; use inside unittest.IsolatedAsyncioTestCase):
     await r.close()                     close handshake (bounded), then TCP close
     await d.close_clients()             close every ws/raw client opened via d
 
+Plain sockets (blocking, every read bounded by a deadline):
+    b = BufferedSocket(d, timeout=5, nodelay=False)   connected to d; b.buf
+    b.send(data); b.fill(deadline, what) appends what arrives next to b.buf
+    b.take(n, deadline, what) -> the next n bytes; ServerClosed (an
+                                        AssertionError and an EOFError) when the
+                                        server closes the connection first
+
 Module helpers: wait_until(fn, timeout, interval, what), await async_wait_until(...),
 parse_http_response(bytes) -> (status, {lower-name: value}, body), cli_bin(),
 notifyd_bin(), NOBODY, UUID4_RE, ISO_MS_Z_RE, CORS_METHODS, CORS_HEADERS,
@@ -132,7 +139,7 @@ import websockets.exceptions
 
 __all__ = [
     "Daemon", "DaemonTestCase", "WsClient", "RawWs", "NOBODY", "UUID4_RE",
-    "ISO_MS_Z_RE", "CORS_METHODS", "CORS_HEADERS", "wait_until",
+    "ISO_MS_Z_RE", "CORS_METHODS", "CORS_HEADERS", "wait_until", "BufferedSocket", "ServerClosed",
     "async_wait_until", "parse_http_response", "notifyd_bin", "cli_bin",
     "render_config",
 ]
@@ -747,6 +754,61 @@ def encode_client_frame(opcode, payload=b"", fin=True, rsv=0, mask=True):
         return head + payload
     key = os.urandom(4)
     return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+class ServerClosed(AssertionError, EOFError):
+    """The server closed the TCP connection (FIN or reset) where bytes were expected."""
+
+
+class BufferedSocket:
+    """A plain blocking TCP connection to a Daemon with a read buffer, for
+    reading a byte stream piece by piece (HTTP responses, WebSocket frames).
+    Every read is bounded by a deadline."""
+
+    def __init__(self, daemon, timeout=5.0, nodelay=False):
+        self.sock = socket.create_connection((daemon.host, daemon.port), timeout=timeout)
+        if nodelay:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def fill(self, deadline, what):
+        """Appends the next bytes received to buf; raises AssertionError at the
+        deadline and ServerClosed when the server has closed the connection."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out waiting for {what}; buffered {bytes(self.buf[:300])!r}")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise AssertionError(f"timed out waiting for {what}; "
+                                 f"buffered {bytes(self.buf[:300])!r}") from None
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            raise ServerClosed(f"connection closed by the server while waiting for {what}; "
+                               f"buffered {bytes(self.buf[:300])!r}")
+        self.buf += chunk
+
+    def take(self, n, deadline, what):
+        """The next n bytes (read as needed by the deadline)."""
+        while len(self.buf) < n:
+            self.fill(deadline, what)
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
 
 
 class RawWs:

@@ -45,7 +45,7 @@ class SocketActivationTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(self.d.stop(), 0)
         # No daemon now; the socket is still open and listening here.
         client = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         self.d.start()
         chunks = []
         for _ in range(100):  # bounded: the server closes after the response

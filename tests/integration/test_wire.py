@@ -25,7 +25,7 @@ import struct
 import time
 import unittest
 
-from harness import Daemon, DaemonTestCase, parse_http_response
+from harness import BufferedSocket, Daemon, DaemonTestCase, parse_http_response
 from harness import encode_client_frame as encode_frame
 from harness import new_websocket_key as new_key
 from harness import websocket_accept as accept_for
@@ -68,52 +68,14 @@ def parse_close(payload):
     return struct.unpack("!H", payload[:2])[0], payload[2:]
 
 
-class Wire:
+class Wire(BufferedSocket):
     """A plain blocking TCP connection with a read buffer; every read is bounded."""
-
-    def __init__(self, daemon, timeout=5.0):
-        self.sock = socket.create_connection((daemon.host, daemon.port), timeout=timeout)
-        self.buf = bytearray()
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def _fill(self, deadline, what):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"timed out waiting for {what}; buffered {bytes(self.buf[:300])!r}")
-        self.sock.settimeout(left)
-        try:
-            chunk = self.sock.recv(65536)
-        except socket.timeout:
-            raise AssertionError(f"timed out waiting for {what}; "
-                                 f"buffered {bytes(self.buf[:300])!r}") from None
-        if not chunk:
-            raise EOFError(f"connection closed by the server while waiting for {what}; "
-                           f"buffered {bytes(self.buf[:300])!r}")
-        self.buf += chunk
-
-    def _take(self, n, deadline, what):
-        while len(self.buf) < n:
-            self._fill(deadline, what)
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
 
     def read_head(self, timeout=5.0):
         """(status, {lower name: value}, head text) of the next HTTP response head."""
         deadline = time.monotonic() + timeout
         while b"\r\n\r\n" not in self.buf:
-            self._fill(deadline, "an HTTP response head")
+            self.fill(deadline, "an HTTP response head")
         end = self.buf.index(b"\r\n\r\n") + 4
         head = bytes(self.buf[:end])
         del self.buf[:end]
@@ -136,15 +98,15 @@ class Wire:
     def recv_frame(self, timeout=5.0):
         """(fin, rsv, opcode, payload) of the next server frame (which must be unmasked)."""
         deadline = time.monotonic() + timeout
-        b0, b1 = self._take(2, deadline, "a frame header")
+        b0, b1 = self.take(2, deadline, "a frame header")
         if b1 & 0x80:
             raise AssertionError(f"server frame is masked: {bytes([b0, b1])!r}")
         n = b1 & 0x7F
         if n == 126:
-            (n,) = struct.unpack("!H", self._take(2, deadline, "a 16-bit length"))
+            (n,) = struct.unpack("!H", self.take(2, deadline, "a 16-bit length"))
         elif n == 127:
-            (n,) = struct.unpack("!Q", self._take(8, deadline, "a 64-bit length"))
-        payload = self._take(n, deadline, f"a {n}-byte payload")
+            (n,) = struct.unpack("!Q", self.take(8, deadline, "a 64-bit length"))
+        payload = self.take(n, deadline, f"a {n}-byte payload")
         return bool(b0 & 0x80), (b0 >> 4) & 0x7, b0 & 0x0F, payload
 
     def recv_json(self, timeout=5.0):
@@ -385,21 +347,22 @@ class HttpErrorTest(WireCase):
         self.assertGreaterEqual(elapsed, 4.0, f"closed after {elapsed:.2f}s; got {got!r}")
         self.assertTrue(self.d.running(), self.d.stderr_text())
 
-    def test_pipelined_requests_get_one_response(self):
+    def test_pipelined_requests_are_answered_in_order(self):
         req = (b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-               b"GET /api/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+               b"GET /api/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         raw = self.d.raw_http(req)
-        self.assertEqual(raw.count(b"HTTP/1."), 1, raw)
-        status, headers, body = parse_http_response(raw)
-        self.assertEqual(status, 200, raw)
-        self.assertEqual(headers.get("connection", "").lower(), "close", raw)
-        self.assertEqual(headers.get("content-length"), str(len(body)), raw)
-        self.assertEqual(body, b"OK", raw)
+        self.assertEqual(raw.count(b"HTTP/1.1 200 OK"), 2, raw)
+        first, second = raw.split(b"HTTP/1.1 200 OK")[1:]
+        self.assertTrue(first.endswith(b"\r\n\r\nOK"), raw)
+        self.assertIn(b"Connection: close", second, raw)
+        self.assertNotIn(b"Connection: close", first, raw)
+        self.assertIn(b"connections_total", second, raw)
 
     def test_head_has_content_length_and_no_body(self):
-        get = self.d.raw_http(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        close = b"Connection: close\r\n"
+        get = self.d.raw_http(b"GET /health HTTP/1.1\r\nHost: x\r\n" + close + b"\r\n")
         _status, get_headers, get_body = parse_http_response(get)
-        raw = self.d.raw_http(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = self.d.raw_http(b"HEAD /health HTTP/1.1\r\nHost: x\r\n" + close + b"\r\n")
         status, headers, body = parse_http_response(raw)
         self.assertEqual(status, 200, raw)  # HEAD is GET without the body
         self.assertEqual(headers.get("content-length"), str(len(get_body)), raw)

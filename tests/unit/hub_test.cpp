@@ -25,7 +25,10 @@ class LoggingSubscriber final : public Subscriber {
  public:
   LoggingSubscriber(std::string tag, std::vector<std::string>* log)
       : tag_(std::move(tag)), log_(log) {}
-  void Deliver(const FramePtr&) override { log_->push_back(tag_); }
+  bool Deliver(const FramePtr&) override {
+    log_->push_back(tag_);
+    return true;
+  }
 
  private:
   std::string tag_;
@@ -433,6 +436,41 @@ TEST_F(HubTest, StatsCountConnectionsChannelsAndTraffic) {
   EXPECT_EQ(s.connections_total, 3u);
   EXPECT_EQ(s.published_total, 3u);
   EXPECT_EQ(s.delivered_total, 4u);
+}
+
+TEST_F(HubTest, DeliveredCountsOnlySubscribersThatQueuedTheFrame) {
+  FakeSubscriber open, closing;
+  closing.set_accepting(false);
+  hub_.Subscribe(hub_.Connect(&open).handle, "news");
+  hub_.Subscribe(hub_.Connect(&closing).handle, "news");
+  const PublishResult result = hub_.Publish("news", "t", "", "");
+  EXPECT_EQ(result.delivered, 1u);
+  EXPECT_EQ(hub_.stats().delivered_total, 1u);
+  // The hub still offered the frame to both: a refusal is the subscriber's call.
+  EXPECT_EQ(open.frames().size(), 1u);
+  EXPECT_EQ(closing.frames().size(), 1u);
+}
+
+TEST_F(HubTest, NothingDeliveredWhenEverySubscriberRefuses) {
+  FakeSubscriber a, b;
+  a.set_accepting(false);
+  b.set_accepting(false);
+  hub_.Subscribe(hub_.Connect(&a).handle, "news");
+  hub_.Subscribe(hub_.Connect(&b).handle, "news");
+  EXPECT_EQ(hub_.Publish("news", "t", "", "").delivered, 0u);
+  const HubStats s = hub_.stats();
+  EXPECT_EQ(s.published_total, 1u);
+  EXPECT_EQ(s.delivered_total, 0u);
+}
+
+TEST_F(HubTest, ARefusingSubscriberCountsAgainOnceItAccepts) {
+  FakeSubscriber a;
+  hub_.Subscribe(hub_.Connect(&a).handle, "news");
+  a.set_accepting(false);
+  EXPECT_EQ(hub_.Publish("news", "t", "", "").delivered, 0u);
+  a.set_accepting(true);
+  EXPECT_EQ(hub_.Publish("news", "t", "", "").delivered, 1u);
+  EXPECT_EQ(hub_.stats().delivered_total, 1u);
 }
 
 }  // namespace

@@ -12,14 +12,25 @@
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-#include <rapidjson/pointer.h>
 
 #include "core/utf8.h"
+#include "support/json_helpers.h"
 
 namespace notifyd::protocol {
 namespace {
 
-using Names = std::vector<std::string>;
+using testing_support::json::At;
+using testing_support::json::BoolAt;
+using testing_support::json::DoubleAt;
+using testing_support::json::Has;
+using testing_support::json::IntAt;
+using testing_support::json::Keys;
+using testing_support::json::Names;
+using testing_support::json::ParseJsonText;
+using testing_support::json::SizeAt;
+using testing_support::json::Sorted;
+using testing_support::json::StrAt;
+using testing_support::json::UintAt;
 
 // --- helpers ----------------------------------------------------------------------
 
@@ -52,98 +63,6 @@ void ExpectError(std::string_view frame, ErrorCode code, std::string_view prefix
   EXPECT_STREQ(ErrorCodeName(error.code), ErrorCodeName(code)) << frame.substr(0, 200);
   EXPECT_TRUE(StartsWith(error.message, prefix))
       << frame.substr(0, 200) << "\n  message: " << error.message;
-}
-
-rapidjson::Document ParseJsonText(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  EXPECT_FALSE(doc.HasParseError()) << "not JSON: " << text;
-  return doc;
-}
-
-// The value at JSON Pointer `path` ("/channels/0/name"; "" is the root), or a
-// null value and a test failure when there is none. Never asserts, so a wrong
-// shape fails the test instead of aborting the binary in RapidJSON.
-const rapidjson::Value& At(const rapidjson::Value& root, const char* path) {
-  static const rapidjson::Value kNull;
-  const rapidjson::Value* v = rapidjson::Pointer(path).Get(root);
-  if (v == nullptr) {
-    ADD_FAILURE() << "no value at \"" << path << "\"";
-    return kNull;
-  }
-  return *v;
-}
-
-bool Has(const rapidjson::Value& root, const char* path) {
-  return rapidjson::Pointer(path).Get(root) != nullptr;
-}
-
-std::string StrAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsString()) {
-    ADD_FAILURE() << "not a string at \"" << path << "\"";
-    return "";
-  }
-  return std::string(v.GetString(), v.GetStringLength());
-}
-
-uint64_t UintAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsUint64()) {
-    ADD_FAILURE() << "not an unsigned integer at \"" << path << "\"";
-    return 0;
-  }
-  return v.GetUint64();
-}
-
-int64_t IntAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsInt64()) {
-    ADD_FAILURE() << "not an integer at \"" << path << "\"";
-    return 0;
-  }
-  return v.GetInt64();
-}
-
-double DoubleAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsNumber()) {
-    ADD_FAILURE() << "not a number at \"" << path << "\"";
-    return 0;
-  }
-  return v.GetDouble();
-}
-
-bool BoolAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsBool()) {
-    ADD_FAILURE() << "not a boolean at \"" << path << "\"";
-    return false;
-  }
-  return v.GetBool();
-}
-
-size_t SizeAt(const rapidjson::Value& root, const char* path) {
-  const rapidjson::Value& v = At(root, path);
-  if (!v.IsArray()) {
-    ADD_FAILURE() << "not an array at \"" << path << "\"";
-    return 0;
-  }
-  return v.Size();
-}
-
-// The member names of an object, sorted (duplicates kept).
-Names Keys(const rapidjson::Value& object) {
-  Names names;
-  if (!object.IsObject()) return names;
-  for (const auto& m : object.GetObject()) names.emplace_back(m.name.GetString());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-Names Sorted(Names names) {
-  std::sort(names.begin(), names.end());
-  return names;
 }
 
 bool IsIsoMillis(const std::string& text) {
@@ -208,6 +127,88 @@ TEST(ParseRequestTest, EchoesNumberId) {
   EXPECT_EQ(ParseOk(R"({"type":"ping","id":-3})").id_json, "-3");
   const std::string fractional = ParseOk(R"({"type":"ping","id":1.5})").id_json;
   EXPECT_DOUBLE_EQ(DoubleAt(ParseJsonText(fractional), ""), 1.5);
+}
+
+TEST(ParseRequestTest, EchoesNumberIdByteForByte) {
+  for (const char* id : {
+           "123456789012345678901234567890",  // beyond uint64 and a double's precision
+           "9007199254740993",                // 2^53 + 1
+           "-0", "0", "1.50", "0.1", "-3.25e-7", "1E+2", "1e400", "-1e400", "1e-400",
+           "2.5E-0400",
+       }) {
+    const std::string frame = std::string(R"({"type":"ping","id":)") + id + "}";
+    EXPECT_EQ(ParseOk(frame).id_json, id) << frame;
+  }
+}
+
+TEST(ParseRequestTest, EchoesAHugeIntegerId) {
+  const std::string id = "-" + std::string(400, '9');
+  EXPECT_EQ(ParseOk(R"({"id":)" + id + R"(,"type":"ping"})").id_json, id);
+}
+
+TEST(ParseRequestTest, NumberIdEchoWithoutSurroundingSpace) {
+  EXPECT_EQ(ParseOk("{ \"type\" : \"ping\" , \"id\" :\t 1.50 \n}").id_json, "1.50");
+  EXPECT_EQ(ParseOk(R"({"id":7,"type":"ping"})").id_json, "7");
+}
+
+TEST(ParseRequestTest, OnlyTheTopLevelIdIsEchoed) {
+  EXPECT_EQ(ParseOk(R"({"type":"ping","x":{"id":5}})").id_json, "");
+  EXPECT_EQ(ParseOk(R"({"x":{"id":5},"type":"ping","id":"s"})").id_json, R"("s")");
+  EXPECT_EQ(ParseOk(R"({"x":[{"id":5}],"type":"ping","id":1e400})").id_json, "1e400");
+  EXPECT_EQ(ParseOk(R"({"x":{"id":"n"},"type":"ping","id":6})").id_json, "6");
+}
+
+TEST(ParseRequestTest, TheFirstOfDuplicateIdsIsEchoed) {
+  EXPECT_EQ(ParseOk(R"({"type":"ping","id":1.0,"id":"b"})").id_json, "1.0");
+  EXPECT_EQ(ParseOk(R"({"type":"ping","id":"a","id":2.0})").id_json, R"("a")");
+}
+
+TEST(ParseRequestTest, StringIdIsReEncoded) {
+  EXPECT_EQ(ParseOk(R"({"type":"ping","id":"\u0041\/"})").id_json, R"("A/")");
+  EXPECT_EQ(ParseOk(R"({"type":"ping","id":"1e400"})").id_json, R"("1e400")");
+  EXPECT_EQ(ParseOk(R"({"type":"ping","id":"\u00e9\n"})").id_json, "\"\xC3\xA9\\n\"");
+}
+
+TEST(ParseRequestTest, HugeNumbersElsewhereAreAccepted) {
+  const Request r = ParseOk(R"({"type":"subscribe","channel":"news","n":1e400,"m":[-1e999]})");
+  EXPECT_EQ(r.channel, "news");
+  EXPECT_EQ(r.id_json, "");
+}
+
+TEST(ParseRequestTest, AHugeNumberIsStillNotAString) {
+  ExpectError(R"({"type":"subscribe","channel":1e400})", ErrorCode::kInvalidMessage,
+              "Invalid message format");
+  ExpectError(R"({"type":1e400,"id":2})", ErrorCode::kInvalidMessage, "Invalid message format");
+}
+
+TEST(ParseRequestTest, MalformedNumbersAreStillInvalidJson) {
+  for (const char* frame : {
+           R"({"type":"ping","id":01})",
+           R"({"type":"ping","id":1.})",
+           R"({"type":"ping","id":-})",
+           R"({"type":"ping","id":1e400x})",
+           R"({"type":"ping","id":1e400.5})",
+           R"({"type":"ping","id":1e400e1})",
+           R"({"type":"ping","id":+1})",
+           R"({"type":"ping","id":1e400)",
+       }) {
+    ExpectError(frame, ErrorCode::kInvalidJson, "Invalid message format");
+  }
+}
+
+TEST(ParseRequestTest, NullIdIsInvalidMessage) {
+  const ProtocolError error = ParseFails(R"({"type":"ping","id":null})");
+  EXPECT_EQ(error.code, ErrorCode::kInvalidMessage);
+  EXPECT_EQ(error.id_json, "");
+}
+
+TEST(ParseRequestTest, ReplyCarriesTheIdAsSent) {
+  const Request r = ParseOk(R"({"type":"subscribe","channel":"news","id":123456789012345678901234567890})");
+  EXPECT_EQ(EncodeSubscribed(r.channel, 1, r.id_json),
+            R"({"type":"subscribed","channel":"news","subscriberCount":1,)"
+            R"("id":123456789012345678901234567890})");
+  const ProtocolError e = ParseFails(R"({"type":"nope","id":-0})");
+  EXPECT_NE(EncodeError(e).find(R"("id":-0})"), std::string::npos) << EncodeError(e);
 }
 
 TEST(ParseRequestTest, ErrorsCarryTheId) {

@@ -327,10 +327,53 @@ TEST(WsDecoderTest, ManySmallFramesFedInChunks) {
 }
 
 TEST(WsDecoderTest, Utf8SequenceSplitAcrossFragments) {
-  // UTF-8 is checked on the whole message, not per fragment.
+  // A fragment may end inside a sequence that the next one completes.
   EXPECT_EQ(DecodeAll(ClientFrame(Opcode::kText, "caf\xc3", false) +
                       ClientFrame(Opcode::kContinuation, "\xa9")),
             Events{"text caf\xc3\xa9"});
+}
+
+TEST(WsDecoderTest, InvalidUtf8FailsInTheFragmentThatHasIt) {
+  // No final fragment ever comes: the error must not wait for it, and the
+  // ping after the bad fragment is not reported.
+  for (std::string_view bad : {"\xf4\x90\x80\x80", "\xff", "\xed\xa0", "\xc0"}) {
+    SCOPED_TRACE(Hex(bad));
+    WsDecoder decoder(1024);
+    decoder.Feed(ClientFrame(Opcode::kText, "ok", false));
+    decoder.Feed(ClientFrame(Opcode::kContinuation, bad, false) + ClientFrame(Opcode::kPing, "p"));
+    EXPECT_EQ(Drain(decoder), Events{"error 1007 Invalid UTF-8 in a text message"});
+  }
+}
+
+TEST(WsDecoderTest, InvalidUtf8FailsBeforeItsFrameIsComplete) {
+  const std::string frame = ClientFrame(Opcode::kText, "\xce\xba\xf4\x90\x80\x80 and more");
+  const size_t header = 6;
+  WsDecoder decoder(1024);
+  decoder.Feed(std::string_view(frame).substr(0, header + 3));  // up to the 0xF4
+  EXPECT_EQ(decoder.Next().kind, Kind::kNeedMore);
+  decoder.Feed(std::string_view(frame).substr(header + 3, 1));  // 0x90: past U+10FFFF
+  EXPECT_EQ(Drain(decoder), Events{"error 1007 Invalid UTF-8 in a text message"});
+}
+
+TEST(WsDecoderTest, PartialTextFrameSplitInsideASequence) {
+  const std::string text = "caf\xc3\xa9 \xf0\x9f\x8e\x89 done";
+  const std::string frame = ClientFrame(Opcode::kText, text);
+  for (size_t cut = 0; cut <= frame.size(); ++cut) {
+    WsDecoder decoder(1024);
+    decoder.Feed(std::string_view(frame).substr(0, cut));
+    Events events = Drain(decoder);
+    decoder.Feed(std::string_view(frame).substr(cut));
+    for (std::string& e : Drain(decoder)) events.push_back(std::move(e));
+    EXPECT_EQ(events, Events{"text " + text}) << "cut at " << cut;
+  }
+}
+
+TEST(WsDecoderTest, Utf8StateDoesNotLeakIntoTheNextMessage) {
+  // A binary message between text messages, and a text message after an
+  // error-free one, start with a fresh check.
+  EXPECT_EQ(DecodeAll(ClientFrame(Opcode::kText, "\xc3\xa9") + ClientFrame(Opcode::kBinary, "\xa9") +
+                      ClientFrame(Opcode::kText, "x")),
+            (Events{"text \xc3\xa9", "binary \xa9", "text x"}));
 }
 
 TEST(WsDecoderTest, ProtocolErrors) {

@@ -1,5 +1,6 @@
 // Hand-written fakes for the socket-free core: a clock the test sets, a
-// subscriber that records what it is handed, and an encoder that counts.
+// subscriber that records what it is handed (and can refuse it), and an
+// encoder that counts.
 #pragma once
 
 #include <cstdint>
@@ -34,10 +35,17 @@ class FakeClock final : public core::Clock {
   int64_t monotonic_ms_ = 1000;
 };
 
-/// Records every frame the hub hands it, in order.
+/// Records every frame the hub hands it, in order, and queues it unless told
+/// to refuse (as a session that is closing or was dropped refuses).
 class FakeSubscriber final : public core::Subscriber {
  public:
-  void Deliver(const core::FramePtr& frame) override { frames_.push_back(frame); }
+  bool Deliver(const core::FramePtr& frame) override {
+    frames_.push_back(frame);
+    return accepting_;
+  }
+
+  /// Whether later Deliver calls report the frame as queued (default true).
+  void set_accepting(bool accepting) { accepting_ = accepting; }
 
   const std::vector<core::FramePtr>& frames() const { return frames_; }
   /// The frames' texts, in delivery order.
@@ -50,6 +58,7 @@ class FakeSubscriber final : public core::Subscriber {
 
  private:
   std::vector<core::FramePtr> frames_;
+  bool accepting_ = true;
 };
 
 /// Encodes a notification as "channel|id|title" and counts the calls.

@@ -1,0 +1,96 @@
+#include "http/session_api.h"
+
+#include <variant>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "core/printable.h"
+
+namespace notifyd::http {
+
+using protocol::ErrorCode;
+using protocol::ProtocolError;
+using protocol::Request;
+using protocol::RequestType;
+
+SessionApi::SessionApi(core::Hub& hub, const core::Clock& clock, core::Counters& counters)
+    : hub_(hub), clock_(clock), counters_(counters) {}
+
+void SessionApi::Configure(const config::Config& config) {
+  max_subscriptions_ = config.max_subscriptions_per_client;
+  max_name_bytes_ = config.max_name_bytes;
+  hub_.set_max_subscriptions_per_client(max_subscriptions_);
+}
+
+std::optional<std::string> SessionApi::HandleMessage(core::ClientHandle handle, bool text,
+                                                     std::string_view payload) {
+  if (!text) return protocol::EncodeError(protocol::BinaryFrameError());
+  protocol::ParseResult parsed = protocol::ParseRequest(payload);
+  if (const auto* error = std::get_if<ProtocolError>(&parsed)) {
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("client {}: {} ({})", ClientId(handle), core::Printable(error->message),
+                    protocol::ErrorCodeName(error->code));
+    }
+    ++counters_.protocol_errors;
+    if (error->code == ErrorCode::kInvalidChannel) ++counters_.invalid_channels;
+    return protocol::EncodeError(*error);
+  }
+  return Handle(handle, std::get<Request>(parsed));
+}
+
+std::optional<std::string> SessionApi::Handle(core::ClientHandle handle, const Request& request) {
+  switch (request.type) {
+    case RequestType::kSubscribe:
+      return Subscribe(handle, request);
+    case RequestType::kUnsubscribe:
+      hub_.Unsubscribe(handle, request.channel);
+      return protocol::EncodeUnsubscribed(request.channel, request.id_json);
+    case RequestType::kSetName:
+      return SetName(handle, request);
+    case RequestType::kListSubscriptions: {
+      const core::ClientInfo* info = hub_.Find(handle);
+      return protocol::EncodeSubscriptions(
+          info ? info->subscriptions : std::vector<std::string>{}, request.id_json);
+    }
+    case RequestType::kPing:
+      return protocol::EncodePong(clock_.WallMillis(), request.id_json);
+    case RequestType::kPong:
+      break;  // the transport notes that the client is alive
+  }
+  return std::nullopt;
+}
+
+std::string SessionApi::Subscribe(core::ClientHandle handle, const Request& request) {
+  core::SubscribeResult result = hub_.Subscribe(handle, request.channel);
+  if (!result.ok) {
+    ++counters_.subscriptions_over_limit;
+    return protocol::EncodeError({ErrorCode::kLimitExceeded,
+                                  "Subscription limit reached: at most " +
+                                      std::to_string(max_subscriptions_) + " channels per client",
+                                  request.id_json});
+  }
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("client {} subscribed to {}", ClientId(handle),
+                  core::Printable(request.channel));
+  }
+  return protocol::EncodeSubscribed(request.channel, result.subscriber_count, request.id_json);
+}
+
+std::string SessionApi::SetName(core::ClientHandle handle, const Request& request) {
+  if (request.name.size() > max_name_bytes_) {
+    ++counters_.names_too_long;
+    return protocol::EncodeError(
+        {ErrorCode::kLimitExceeded,
+         "Name too long: at most " + std::to_string(max_name_bytes_) + " bytes", request.id_json});
+  }
+  hub_.SetName(handle, request.name);
+  return protocol::EncodeNameSet(request.name, request.id_json);
+}
+
+std::string SessionApi::ClientId(core::ClientHandle handle) const {
+  const core::ClientInfo* info = hub_.Find(handle);
+  return info ? info->id : "?";
+}
+
+}  // namespace notifyd::http

@@ -1,0 +1,160 @@
+// One accepted TCP connection: its socket, its send queue, its reads, and
+// the deadline by which it is closed. What the bytes mean is decided by the
+// Protocol running on it: first an HttpExchange, and after an upgrade a
+// WebSocketSession. The Server owns every Connection through a shared_ptr;
+// a pending socket wait holds one too, so a Connection outlives the handlers
+// that complete after it was closed. Everything runs on the one io thread.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <asio/ip/tcp.hpp>
+
+namespace notifyd::transport {
+
+class Server;
+
+/// Bytes to send, shared: a notification's frame is encoded once and queued
+/// for every recipient.
+using Bytes = std::shared_ptr<const std::string>;
+
+/// A client address's entry in the per-address connection count; the
+/// WebSocket session that holds one gives it back when it closes.
+using AddressSlot = std::pair<const std::string, uint32_t>;
+
+/// What runs on a connection and gives its bytes meaning.
+class Protocol {
+ public:
+  virtual ~Protocol() = default;
+  /// Bytes read from the peer. May queue bytes, close or upgrade the connection.
+  virtual void OnData(std::string_view data) = 0;
+  /// Everything queued has been sent.
+  virtual void OnDrained() {}
+  /// The peer ended its side while bytes are still queued: true to send them
+  /// before closing (an HTTP response), false to close at once.
+  virtual bool FinishAfterEof() const { return false; }
+  /// Called by the sweep timer (every 10..1000 ms) while the connection is open.
+  virtual void OnSweep(int64_t now_ms) { (void)now_ms; }
+  /// The connection has closed, from either side: release what it holds
+  /// elsewhere (the hub's client record, a per-address slot). Called once.
+  virtual void OnClosed() {}
+  /// The server is stopping: end the connection gracefully.
+  virtual void Shutdown() = 0;
+  /// For log lines: "client <id>", "echo client", "http".
+  virtual std::string Describe() const = 0;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  enum class State {
+    kOpen,       ///< Reading and writing.
+    kLingering,  ///< Its last bytes are queued: they go out, then sending is shut
+                 ///< down and input is read and dropped until EOF or the deadline.
+    kClosed,     ///< The socket is closed; waits still pending find this and stop.
+  };
+
+  Connection(Server& server, asio::ip::tcp::socket socket, std::string peer);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Starts reading; `protocol` gets the bytes.
+  void Start(std::unique_ptr<Protocol> protocol);
+  /// Replaces the protocol (an HTTP exchange by a WebSocket session) and hands
+  /// it `rest`, bytes that arrived after the upgrade request. The old protocol
+  /// is destroyed once the read that led here is done with it.
+  void Upgrade(std::unique_ptr<Protocol> next, std::string_view rest);
+
+  // --- the send queue ---------------------------------------------------------
+  // Invariant: out_[head_..] are unsent, of which the first offset_ bytes of
+  // out_[head_] are already sent; queued_ is the sum of the unsent bytes.
+  // Every byte is sent once, in the order queued.
+
+  /// Appends `bytes` and makes sure they will be flushed.
+  void Queue(Bytes bytes);
+  /// Unsent bytes.
+  size_t queued() const { return queued_; }
+  /// Forgets queued frames not yet started; a partly sent one stays, so the
+  /// peer never sees half a frame.
+  void DropUnstarted();
+  /// Points up to `max` iovecs at the unsent bytes; returns how many.
+  size_t FillIov(iovec* iov, size_t max) const;
+  /// Takes the result of a send of FillIov's buffers: advances the queue,
+  /// waits for the socket to take more, or closes on an error.
+  void SendDone(ssize_t result, int error);
+  /// Sends what is queued now with one sendmsg (outside a batch).
+  void Flush();
+
+  // --- ending -------------------------------------------------------------------
+
+  /// Queues `bytes` (may be empty) as the last thing sent; after them sending
+  /// is shut down, so the peer reads everything and then EOF. The peer gets
+  /// until the deadline to close (kLastWriteTimeoutMs, then kCloseTimeoutMs).
+  void SendLast(std::string bytes);
+  /// Closes the socket now; the protocol's OnClosed runs.
+  void Destroy();
+
+  // --- reading --------------------------------------------------------------------
+
+  /// Stops reading (a client pipelining faster than it reads our responses).
+  void PauseReading() { paused_ = true; }
+  /// Reads again after PauseReading.
+  void ResumeReading();
+
+  /// The sweep ends the connection at this time; -1: no deadline.
+  void set_deadline(int64_t ms) { deadline_ms_ = ms; }
+  int64_t deadline() const { return deadline_ms_; }
+
+  State state() const { return state_; }
+  bool closed() const { return state_ == State::kClosed; }
+  /// The TCP peer's address ("127.0.0.1", "::1").
+  const std::string& peer() const { return peer_; }
+  Protocol* protocol() const { return protocol_.get(); }
+  Server& server() const { return server_; }
+  int fd() { return socket_.native_handle(); }
+
+  // The server's flush list (Server::MarkDirty, Server::FlushAll).
+  bool dirty = false;
+  // Waiting for the socket to take more: the flush list skips it.
+  bool write_waiting() const { return write_waiting_; }
+
+ private:
+  void WaitReadable();
+  void WaitWritable();
+  void OnReadable();
+  void OnEof();
+  void Advance(size_t n);
+  void Drained();
+  void ShutdownSending();
+
+  Server& server_;
+  asio::ip::tcp::socket socket_;
+  const std::string peer_;
+  State state_ = State::kOpen;
+  std::unique_ptr<Protocol> protocol_;
+  std::unique_ptr<Protocol> retired_;  ///< The protocol replaced by Upgrade.
+
+  std::vector<Bytes> out_;
+  size_t head_ = 0;
+  size_t offset_ = 0;
+  size_t queued_ = 0;
+
+  int64_t deadline_ms_ = -1;
+  bool write_waiting_ = false;
+  bool read_waiting_ = false;
+  bool read_eof_ = false;
+  bool paused_ = false;
+  bool shutdown_after_write_ = false;
+};
+
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+}  // namespace notifyd::transport

@@ -1,0 +1,146 @@
+// The network side of the daemon, and the manager of its connections: one
+// Listener on the daemon's io_context serves /ws (WebSocket sessions that the
+// hub delivers to), /ws/echo and plain HTTP (HTTP exchanges handed to
+// http::Api) on the same port. The Server owns every Connection, writes their
+// send queues in batched flush passes, runs the one sweep timer (heartbeats,
+// timeouts, every deadline), enforces the connection limits, and stops them
+// all at shutdown. Everything here runs on the single io thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/counters.h"
+#include "core/hub.h"
+#include "core/rate_limiter.h"
+#include "http/api.h"
+#include "http/session_api.h"
+#include "transport/batch_sender.h"
+#include "transport/connection.h"
+#include "transport/listener.h"
+
+namespace notifyd::transport {
+
+// A request head (and body) or a WebSocket handshake must arrive within this.
+inline constexpr int64_t kRequestTimeoutMs = 5000;
+// How long the peer gets to close once our last bytes are out, a closing
+// handshake we started to complete, and a client dropped for not reading.
+inline constexpr int64_t kCloseTimeoutMs = 2000;
+// How long a connection gets to send its last response or close frame.
+inline constexpr int64_t kLastWriteTimeoutMs = 30000;
+
+class Server {
+ public:
+  Server(asio::io_context& io, core::Hub& hub, http::Api& api, http::SessionApi& session_api,
+         const core::Clock& clock, core::Counters& counters);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Applies limits, heartbeat, keep-alive and echo settings; on reload they
+  /// apply to existing connections too, except the frame limit (new sessions).
+  void Configure(const config::Config& config);
+  /// Binds and starts accepting. False with *error on failure.
+  bool Listen(const std::string& address, uint16_t port, std::string* error);
+  /// Serves on a listening socket passed by systemd (socket activation).
+  bool Adopt(int fd, std::string* error);
+  /// The bound address, "127.0.0.1:8080" or "[::]:8080".
+  std::string LocalEndpoint() const { return listener_.LocalEndpoint(); }
+  /// Stops accepting, sends every client `server_shutdown` and a close 1001,
+  /// ends HTTP connections once their response is out, then calls `done`
+  /// once all are closed or `timeout_ms` has passed.
+  void Shutdown(int64_t timeout_ms, std::function<void()> done);
+
+  /// Open /ws sessions.
+  size_t connection_count() const { return sessions_ - echo_count_; }
+  /// Open /ws/echo sessions.
+  size_t echo_count() const { return echo_count_; }
+
+  // --- for connections, exchanges and sessions ---------------------------------
+
+  const config::Config& config() const { return config_; }
+  const core::Clock& clock() const { return clock_; }
+  core::Counters& counters() { return counters_; }
+  core::Hub& hub() { return hub_; }
+  http::Api& api() { return api_; }
+  http::SessionApi& session_api() { return session_api_; }
+  bool shutting_down() const { return shutting_down_; }
+  /// The shared read buffer: an idle connection holds none of its own.
+  std::vector<char>& read_buffer() { return read_buffer_; }
+  /// The Date header value for now (formatted once a second).
+  const std::string& Date();
+
+  /// A heartbeat message and a ping frame, encoded once per sweep and shared.
+  const Bytes& HeartbeatFrame();
+  const Bytes& PingFrame() const { return ping_; }
+
+  /// Adds `c` to the next flush pass.
+  void MarkDirty(Connection* c);
+  /// Forgets a closed connection.
+  void Remove(Connection* c);
+
+  /// Decides on a WebSocket upgrade the headers allowed, by the server's
+  /// limits (shutdown, max_connections, per-address rate and cap): nullopt
+  /// with *slot set (or nullptr when exempt) when it may go on.
+  std::optional<http::Response> Admit(const http::ClientPeer& peer, AddressSlot** slot);
+  /// A WebSocket session opened or closed (echo or not); `slot` as from Admit.
+  void SessionOpened(bool echo);
+  void SessionClosed(bool echo, AddressSlot* slot);
+
+ private:
+  void OnAccept(asio::ip::tcp::socket socket);
+  void StartServing();
+  void FlushAll();
+  void PostFlush();
+  void ScheduleSweep();
+  void Sweep();
+  void TrimMemory(int64_t now);
+  void FinishShutdown();
+  std::vector<ConnectionPtr> Snapshot() const;
+
+  asio::io_context& io_;
+  core::Hub& hub_;
+  http::Api& api_;
+  http::SessionApi& session_api_;
+  const core::Clock& clock_;
+  core::Counters& counters_;
+  config::Config config_;
+  core::RateLimiter connection_limiter_;  ///< Keyed by the client's limit key.
+  Listener listener_;
+
+  std::unordered_map<Connection*, ConnectionPtr> connections_;
+  std::unordered_map<std::string, uint32_t> per_address_;  ///< Open sessions per limit key.
+  size_t sessions_ = 0;  ///< Open WebSocket sessions (subscribers and echo).
+  size_t echo_count_ = 0;
+  std::vector<char> read_buffer_;
+
+  std::vector<ConnectionPtr> dirty_;  ///< Connections with bytes to send, from dirty_head_ on.
+  size_t dirty_head_ = 0;
+  std::vector<Connection*> batch_;    ///< FlushAll's sends, in BatchSender order.
+  bool flush_posted_ = false;
+  BatchSender sender_;
+
+  Bytes heartbeat_;  ///< This sweep's heartbeat frame; null until one is needed.
+  const Bytes ping_;
+  std::string date_;
+  int64_t date_second_ = -1;
+  uint64_t closed_since_trim_ = 0;
+  int64_t last_trim_ms_ = -1000000;
+  bool serving_ = false;
+  bool shutting_down_ = false;
+  asio::steady_timer sweep_;
+  asio::steady_timer shutdown_timer_;
+  std::function<void()> shutdown_done_;
+};
+
+}  // namespace notifyd::transport
