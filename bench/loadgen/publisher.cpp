@@ -201,6 +201,7 @@ class KeepAliveLoop {
     bool in_flight = false;
     bool responded = false;  // this connection answered a request before
     bool retried = false;    // the request in flight is a retry already
+    bool want_out = false;   // EPOLLOUT is in the registered events
     std::string out;         // request bytes the socket did not take yet
     std::string in;          // response bytes read so far
     std::string body;        // the request in flight, kept for one retry
@@ -235,6 +236,7 @@ class KeepAliveLoop {
     ev.events = EPOLLIN | EPOLLOUT;
     ev.data.u32 = static_cast<uint32_t>(i);
     epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev);
+    c.want_out = true;
     c.retried = retry;
     Send(i, retry ? std::move(body) : o_.make_body());
   }
@@ -261,8 +263,13 @@ class KeepAliveLoop {
     ssize_t n = c.out.empty() ? 0 : send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
     if (n > 0) c.out.erase(0, static_cast<size_t>(n));
     if (n < 0 && errno != EAGAIN && errno != ENOTCONN) return Lost(i);
+    // Ask for EPOLLOUT only while bytes wait: no epoll_ctl in the usual case,
+    // where the whole request goes out at once.
+    const bool want_out = !c.out.empty();
+    if (want_out == c.want_out) return;
+    c.want_out = want_out;
     epoll_event ev{};
-    ev.events = EPOLLIN | (c.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+    ev.events = EPOLLIN | (want_out ? static_cast<uint32_t>(EPOLLOUT) : 0u);
     ev.data.u32 = static_cast<uint32_t>(i);
     epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
   }
@@ -273,11 +280,13 @@ class KeepAliveLoop {
     if ((events & EPOLLOUT) && !c.out.empty()) Flush(i);
     if (c.fd < 0 || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
     char buf[16384];
-    // Bounded: the socket is drained or the response is complete.
+    // Bounded: a short read ends it. Epoll is level-triggered, so bytes left
+    // behind (or an EOF right after the response) are reported again.
     for (;;) {
       ssize_t n = recv(c.fd, buf, sizeof buf, 0);
       if (n > 0) {
         c.in.append(buf, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof buf) break;
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
