@@ -423,12 +423,14 @@ int Publish(const Args& a, Out& o) {
   Reply r;
   if (!pool.empty()) r = OpenAll(pool, a.subs, "publish");
   const std::string ch = "pub0";
+  Hook(a.hook_before);
   ProcSample c0 = SampleProc(a.pid);
   const uint64_t t0 = NowNs();
   uint64_t ok = 0, errors = 0;
   const uint64_t t1 = PublishFor(a, ch, t0 + static_cast<uint64_t>(a.duration * 1e9), &ok,
                                  &errors, o);
   ProcSample c1 = SampleProc(a.pid);
+  Hook(a.hook_after);
   uint64_t received = 0;
   const uint64_t expected = ok * r.ready;
   if (!pool.empty()) pool.WaitReceived(expected, 5, 60, &received);
