@@ -16,12 +16,14 @@ constexpr LogLevel kAllLevels[] = {LogLevel::kTrace, LogLevel::kDebug, LogLevel:
 // Every field, for comparison. A field added to Config must be added here too,
 // or operator== (and with it the FormatConfig round-trip test) would miss it.
 auto Fields(const Config& c) {
-  return std::tie(c.listen_address, c.port, c.echo_enabled, c.cors_origin, c.heartbeat_interval_s,
-                  c.heartbeat_timeout_s, c.max_connections, c.max_frame_bytes, c.max_body_bytes,
+  return std::tie(c.listen_address, c.port, c.echo_enabled, c.cors_origin, c.allowed_hosts,
+                  c.allowed_origins, c.trusted_proxies, c.keepalive_timeout_s,
+                  c.max_requests_per_connection, c.heartbeat_interval_s, c.heartbeat_timeout_s,
+                  c.max_connections, c.max_frame_bytes, c.max_body_bytes,
                   c.max_subscriptions_per_client, c.max_name_bytes, c.shutdown_timeout_s,
                   c.max_queued_bytes_per_client, c.connection_rate, c.connection_burst,
-                  c.publish_rate, c.publish_burst, c.subscribe_token, c.publish_tokens,
-                  c.admin_tokens, c.log_level);
+                  c.publish_rate, c.publish_burst, c.max_connections_per_address,
+                  c.subscribe_token, c.publish_tokens, c.admin_tokens, c.log_level);
 }
 
 // PORT as the seed reads it, but strict: only decimal digits, 0..65535.

@@ -42,10 +42,20 @@ struct Config {
   uint16_t port = 8080;                    ///< TCP port for WebSocket and HTTP; 0 picks a free one.
   bool echo_enabled = true;                ///< Serve the /ws/echo connectivity check.
   std::string cors_origin = "*";           ///< Access-Control-Allow-Origin on every HTTP response.
-
-  double keepalive_timeout_s = 15;  // SHIM
-  uint32_t max_requests_per_connection = 1000;  // SHIM
-  uint32_t max_connections_per_address = 1000;  // SHIM
+  /// Host names (besides localhost, 127.0.0.1 and [::1]) under which loopback
+  /// clients are trusted without a token: "name" (any port) or "name:port".
+  std::vector<std::string> allowed_hosts;
+  /// Origins ("scheme://host[:port]", exact) whose pages may make privileged
+  /// requests without a token; same-origin requests need no entry.
+  std::vector<std::string> allowed_origins;
+  /// CIDR ranges of reverse proxies whose X-Forwarded-For and Forwarded
+  /// headers name the client; default loopback, [] trusts none.
+  std::vector<std::string> trusted_proxies = {"127.0.0.0/8", "::1/128"};
+  double keepalive_timeout_s = 15;  ///< Seconds an idle keep-alive HTTP connection is
+                                    ///< kept, 0.1..3600.
+  uint32_t max_requests_per_connection = 1000;  ///< HTTP requests on one TCP connection,
+                                                ///< 1..1000000; the last response says
+                                                ///< Connection: close.
 
   // [heartbeat]
   double heartbeat_interval_s = 30.0;  ///< Seconds between heartbeat pings to each client.
@@ -66,6 +76,8 @@ struct Config {
   double publish_rate = 50;        ///< Publishes per second per token (or per peer address
                                    ///< without a token); 0 = unlimited, 0..1000000. More get 429.
   uint32_t publish_burst = 100;    ///< Publishes at once per token or address, 1..1000000.
+  uint32_t max_connections_per_address = 1000;  ///< Concurrent WebSocket connections from one
+                                                ///< client address (IPv6: its /64); 0 = unlimited.
 
   // [auth]: no publish or admin token = the API answers loopback peers only.
   AccessToken subscribe_token;  ///< When set, /ws and /ws/echo need it (or an admin token).

@@ -19,6 +19,7 @@
 #include <toml++/toml.h>
 
 #include "core/channel_pattern.h"
+#include "http/client_address.h"
 
 namespace notifyd::config {
 
@@ -354,6 +355,87 @@ bool CheckHeaderValue(const std::string& text, std::string* why) {
   return true;
 }
 
+// A list of strings, each checked by `check`; a bad entry is reported at its
+// own line.
+KeyCodec StringListKey(std::vector<std::string> Config::*field, StringCheck check) {
+  KeyCodec codec;
+  codec.nested = [=](const toml::node& node, const std::string& name, ParseState* state) {
+    const toml::array* array = node.as_array();
+    if (array == nullptr) {
+      state->problems.Add(node.source().begin.line, name + ": " + Expected("an array", node));
+      return;
+    }
+    std::vector<std::string> values;
+    for (const toml::node& item : *array) {
+      const toml::value<std::string>* value = item.as_string();
+      std::string why;
+      if (value == nullptr) {
+        why = Expected("strings", item);
+      } else if (check(value->get(), &why)) {
+        values.push_back(value->get());
+        continue;
+      }
+      state->problems.Add(item.source().begin.line, name + ": " + why);
+    }
+    state->config.*field = std::move(values);
+  };
+  codec.format = [=](const Config& config) {
+    std::vector<std::string> quoted;
+    for (const std::string& value : config.*field) quoted.push_back(QuoteTomlString(value));
+    return "[" + Join(quoted) + "]";
+  };
+  return codec;
+}
+
+bool HasSpaceOrControl(std::string_view text) {
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return true;
+  }
+  return false;
+}
+
+// A Host header value as a browser sends it: a name or IP literal, with an
+// optional port.
+bool CheckHostName(const std::string& text, std::string* why) {
+  std::string_view host;
+  std::string_view port;
+  if (HasSpaceOrControl(text) || text.find_first_of("/?#@,") != std::string::npos ||
+      !http::SplitHostPort(text, &host, &port)) {
+    *why = QuoteTomlString(text) +
+           " is not a host name with an optional port (such as \"notify.example.com\" or "
+           "\"myhost:8080\")";
+    return false;
+  }
+  return true;
+}
+
+// An Origin header value: "http://" or "https://", a host, an optional port,
+// nothing after.
+bool CheckOrigin(const std::string& text, std::string* why) {
+  if (text == "null") {
+    *why = "\"null\" cannot be allowed: sandboxed pages and files send it, so it names no site";
+    return false;
+  }
+  const size_t scheme_end = text.find("://");
+  const std::string scheme = text.substr(0, scheme_end);
+  std::string host_why;
+  if (scheme_end == std::string::npos || (scheme != "http" && scheme != "https") ||
+      !CheckHostName(text.substr(scheme_end + 3), &host_why)) {
+    *why = QuoteTomlString(text) +
+           " is not an origin: write \"http://host\" or \"https://host:port\", lower-case "
+           "scheme, no path and no trailing slash";
+    return false;
+  }
+  return true;
+}
+
+bool CheckCidr(const std::string& text, std::string* why) {
+  if (http::IsValidCidr(text, why)) return true;
+  *why = QuoteTomlString(text) + ": " + *why;
+  return false;
+}
+
 std::string LevelList() {
   std::vector<std::string> names;
   for (int i = 0; i <= static_cast<int>(LogLevel::kOff); ++i) {
@@ -645,6 +727,12 @@ const std::vector<KeyRule>& Rules() {
       {"server", "port", IntegerKey(&Config::port, 0, 65535)},
       {"server", "echo", BoolKey(&Config::echo_enabled)},
       {"server", "cors_origin", StringKey(&Config::cors_origin, CheckHeaderValue)},
+      {"server", "allowed_hosts", StringListKey(&Config::allowed_hosts, CheckHostName)},
+      {"server", "allowed_origins", StringListKey(&Config::allowed_origins, CheckOrigin)},
+      {"server", "trusted_proxies", StringListKey(&Config::trusted_proxies, CheckCidr)},
+      {"server", "keepalive_timeout", SecondsKey(&Config::keepalive_timeout_s, 0.1, 3600)},
+      {"server", "max_requests_per_connection",
+       IntegerKey(&Config::max_requests_per_connection, 1, 1000000)},
       {"heartbeat", "interval", SecondsKey(&Config::heartbeat_interval_s, 0.05, 86400)},
       {"heartbeat", "timeout", SecondsKey(&Config::heartbeat_timeout_s, 0.05, 86400)},
       {"limits", "max_connections", IntegerKey(&Config::max_connections, 1, 1000000)},
@@ -660,6 +748,8 @@ const std::vector<KeyRule>& Rules() {
       {"limits", "connection_burst", IntegerKey(&Config::connection_burst, 1, 1000000)},
       {"limits", "publish_rate", RateKey(&Config::publish_rate, 0, 1000000)},
       {"limits", "publish_burst", IntegerKey(&Config::publish_burst, 1, 1000000)},
+      {"limits", "max_connections_per_address",
+       IntegerKey(&Config::max_connections_per_address, 0, 1000000)},
       {"auth", "subscribe_token", SubscribeTokenKey()},
       {"auth", "subscribe_token_file", SubscribeTokenFileKey()},
       {"auth", "publish", TokenListKey(&Config::publish_tokens, true)},

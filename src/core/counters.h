@@ -11,6 +11,7 @@ struct Counters {
   uint64_t frames_too_large = 0;          ///< Client frames over max_frame_bytes (closed 1009).
   uint64_t bodies_too_large = 0;          ///< HTTP bodies over max_body_bytes (413).
   uint64_t connections_over_limit = 0;    ///< Upgrades refused at max_connections (503).
+  uint64_t connections_over_address_limit = 0;  ///< Upgrades refused at max_connections_per_address (503).
   uint64_t connections_rate_limited = 0;  ///< Upgrades refused by the per-address rate (429).
   uint64_t subscriptions_over_limit = 0;  ///< Subscribes refused at the per-client limit.
   uint64_t invalid_channels = 0;          ///< Channel names refused (WebSocket and HTTP).

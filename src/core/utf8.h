@@ -1,6 +1,7 @@
-// Strict UTF-8 validation. Frames go out as prepared websocketpp messages,
-// which skip websocketpp's own UTF-8 check (TECH-NOTES §3), so every string
-// that reaches a client is checked here or by the JSON writer first.
+// Strict UTF-8 validation. A notification is encoded into a WebSocket text
+// frame once and sent as is, and RFC 6455 requires text frames to be valid
+// UTF-8, so every string that reaches a client is checked here or by the
+// JSON writer first.
 #pragma once
 
 #include <string>

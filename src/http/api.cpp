@@ -31,9 +31,26 @@ bool IsJsonContentType(std::string_view content_type) {
   return media.size() == kJson.size() && strncasecmp(media.data(), kJson.data(), kJson.size()) == 0;
 }
 
-// Routes that only loopback peers may use while no tokens are configured,
-// and that need a token once tokens are.
+// Privileged routes: every route under /api/, present and future. Without
+// tokens only trusted loopback clients may use them; with tokens they need one.
 bool IsProtectedPath(std::string_view path) { return path.substr(0, 5) == "/api/"; }
+
+// The only POST under /api/ is publish (its channel is the one parameter);
+// everything else there is for admins.
+bool IsPublish(const Request& request, const Match& match) {
+  return request.method == "POST" && match.params.size() == 1;
+}
+
+// The Content-Length of a request head, when it has a plain decimal one.
+bool DeclaredLength(const Request& head, uint64_t* length) {
+  const std::string_view text = head.Header("Content-Length");
+  if (text.empty() || text.size() > 18 ||
+      text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  *length = std::stoull(std::string(text));
+  return true;
+}
 
 // RFC 6750 §3: a missing token gets the bare challenge, a wrong one says so.
 Response Unauthorized(bool token_sent, std::string_view details) {
@@ -94,8 +111,22 @@ Api::Api(core::Hub& hub, const core::Clock& clock, core::Counters& counters, Sta
 void Api::Configure(const config::Config& config) {
   cors_origin_ = config.cors_origin;
   max_body_bytes_ = config.max_body_bytes;
+  allowed_hosts_ = config.allowed_hosts;
+  allowed_origins_ = config.allowed_origins;
+  std::string error;  // the config parser has checked every range
+  trusted_proxies_.Configure(config.trusted_proxies, &error);
   access_.Configure(config);
   publish_limiter_.Configure(config.publish_rate, config.publish_burst);
+}
+
+Api::ClientPeer Api::ResolvePeer(const Request& request) const {
+  const ResolvedClient client =
+      ResolveClient(request.peer_address, request.headers, trusted_proxies_);
+  ClientPeer peer;
+  peer.address = client.address;
+  peer.limit_key = LimitKey(client.address);
+  peer.exempt = client.from_proxy && !client.forwarded;
+  return peer;
 }
 
 std::optional<Response> Api::AuthorizeSubscribe(const Request& request) {
@@ -130,9 +161,23 @@ Response Api::Handle(const Request& request) {
   return response;
 }
 
-Response Api::Dispatch(const Request& request) {
-  if (request.method == "OPTIONS") return Response{200, {}, {}};
-  Match match = router_.Route(request.method, request.path);
+std::optional<Response> Api::Precheck(const Request& head) {
+  if (head.method == "OPTIONS") return std::nullopt;
+  const Match match = router_.Route(head.method, head.path);
+  std::optional<Response> refusal = RouteError(head, match);
+  const Access::Grant* grant = nullptr;
+  if (!refusal && IsProtectedPath(head.path)) {
+    refusal = Authorize(head, match, ResolvePeer(head), &grant);
+  }
+  uint64_t length = 0;
+  if (!refusal && DeclaredLength(head, &length) && length > max_body_bytes_) {
+    refusal = BodyTooLarge();
+  }
+  if (refusal) AddCommonHeaders(&*refusal);
+  return refusal;
+}
+
+std::optional<Response> Api::RouteError(const Request& request, const Match& match) const {
   switch (match.kind) {
     case Match::kNotFound:
       return JsonError(404, "Not found", "no such path: " + request.path);
@@ -147,47 +192,106 @@ Response Api::Dispatch(const Request& request) {
     case Match::kFound:
       break;
   }
+  return std::nullopt;
+}
+
+Response Api::Dispatch(const Request& request) {
+  if (request.method == "OPTIONS") return Response{200, {}, {}};
+  const Match match = router_.Route(request.method, request.path);
+  if (std::optional<Response> error = RouteError(request, match)) return std::move(*error);
   if (IsProtectedPath(request.path)) {
-    if (std::optional<Response> refusal = Authorize(request, match)) return std::move(*refusal);
+    const ClientPeer peer = ResolvePeer(request);
+    const Access::Grant* grant = nullptr;
+    std::optional<Response> refusal = Authorize(request, match, peer, &grant);
+    if (!refusal && IsPublish(request, match)) refusal = LimitPublishRate(grant, peer);
+    if (refusal) return std::move(*refusal);
   }
   return (*match.handler)(request, match.params);
 }
 
-std::optional<Response> Api::Authorize(const Request& request, const Match& match) {
-  // The only POST under /api/ is publish (its channel is the one parameter);
-  // everything else there is for admins.
-  const bool publish = request.method == "POST" && match.params.size() == 1;
-  const Access::Grant* grant = nullptr;
+std::optional<Response> Api::Authorize(const Request& request, const Match& match,
+                                       const ClientPeer& peer, const Access::Grant** grant) {
+  *grant = nullptr;
   if (!access_.api_tokens()) {
-    if (!IsLoopback(request.peer_address)) {
-      ++counters_.forbidden;
-      return JsonError(403, "Forbidden",
-                       "the API answers only loopback clients while no tokens are configured");
-    }
-  } else {
-    std::string_view token;
-    const bool sent = BearerToken(request.Header("Authorization"), &token);
-    grant = sent ? access_.Find(token) : nullptr;
-    if (grant == nullptr) {
-      ++counters_.auth_failures;
-      return Unauthorized(sent, sent ? "the token is not valid"
-                                     : "send a token in an Authorization: Bearer header");
-    }
-    if (std::optional<Response> refusal = CheckGrant(*grant, publish, request, match)) {
-      ++counters_.forbidden;
-      return refusal;
-    }
+    std::optional<Response> refusal = CheckLoopbackTrust(request, peer);
+    if (refusal) ++counters_.forbidden;
+    return refusal;
   }
-  if (publish) return LimitPublishRate(grant, request);
+  std::string_view token;
+  const bool sent = BearerToken(request.Header("Authorization"), &token);
+  *grant = sent ? access_.Find(token) : nullptr;
+  if (*grant == nullptr) {
+    ++counters_.auth_failures;
+    return Unauthorized(sent, sent ? "the token is not valid"
+                                   : "send a token in an Authorization: Bearer header");
+  }
+  std::optional<Response> refusal = CheckGrant(**grant, IsPublish(request, match), request, match);
+  if (refusal) ++counters_.forbidden;
+  return refusal;
+}
+
+std::optional<Response> Api::CheckLoopbackTrust(const Request& request,
+                                                const ClientPeer& peer) const {
+  if (!IsLoopback(peer.address)) {
+    return JsonError(403, "Forbidden",
+                     "the API answers only loopback clients while no tokens are configured; "
+                     "configure tokens in [auth] to use it from elsewhere");
+  }
+  const std::string_view host = request.host.empty() ? request.Header("Host") : request.host;
+  if (!IsAllowedHost(host)) {
+    return JsonError(403, "Forbidden",
+                     "Host \"" + std::string(host) +
+                         "\" is not a loopback name (localhost, 127.0.0.1, [::1]); a web page may "
+                         "have pointed its name at this machine. List the name in [server] "
+                         "allowed_hosts, or configure tokens in [auth]");
+  }
+  if (request.HasHeader("Origin") && !IsAllowedOrigin(request.Header("Origin"), host)) {
+    return JsonError(403, "Forbidden",
+                     "a request from the web page at Origin \"" +
+                         std::string(request.Header("Origin")) +
+                         "\" needs a token; list that origin in [server] allowed_origins, or "
+                         "configure tokens in [auth]");
+  }
   return std::nullopt;
 }
 
-std::optional<Response> Api::LimitPublishRate(const Access::Grant* grant, const Request& request) {
-  // One bucket per token (its digest, never the token itself), else per peer.
+bool Api::IsAllowedHost(std::string_view host) const {
+  std::string_view name;
+  std::string_view port;
+  if (!SplitHostPort(host, &name, &port)) return false;
+  for (std::string_view loopback : {"localhost", "127.0.0.1", "[::1]"}) {
+    if (EqualsIgnoreCase(name, loopback)) return true;
+  }
+  for (const std::string& allowed : allowed_hosts_) {
+    std::string_view allowed_name;
+    std::string_view allowed_port;
+    if (SplitHostPort(allowed, &allowed_name, &allowed_port) &&
+        EqualsIgnoreCase(name, allowed_name) && (allowed_port.empty() || allowed_port == port)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// "null" (sandboxed frames, files) names no site and is never allowed.
+bool Api::IsAllowedOrigin(std::string_view origin, std::string_view host) const {
+  if (origin == "null") return false;
+  for (const std::string& allowed : allowed_origins_) {
+    if (EqualsIgnoreCase(origin, allowed)) return true;
+  }
+  constexpr std::string_view kHttp = "http://";
+  return origin.size() > kHttp.size() && EqualsIgnoreCase(origin.substr(0, kHttp.size()), kHttp) &&
+         EqualsIgnoreCase(origin.substr(kHttp.size()), host);
+}
+
+std::optional<Response> Api::LimitPublishRate(const Access::Grant* grant, const ClientPeer& peer) {
+  // One bucket per token (its digest, never the token itself), else per
+  // client address; a trusted proxy speaking for itself is not limited.
+  if (grant == nullptr && peer.exempt) return std::nullopt;
   const std::string key =
       grant != nullptr ? "t" + std::string(reinterpret_cast<const char*>(grant->digest.data()),
                                            grant->digest.size())
-                       : "a" + request.peer_address;
+                       : "a" + peer.limit_key;
   double retry_after_s = 0;
   if (publish_limiter_.Allow(key, &retry_after_s)) return std::nullopt;
   ++counters_.publishes_rate_limited;
@@ -200,12 +304,16 @@ std::optional<Response> Api::LimitPublishRate(const Access::Grant* grant, const 
   return r;
 }
 
+Response Api::BodyTooLarge() {
+  ++counters_.bodies_too_large;
+  return JsonError(413, "Request body too large",
+                   "the limit is " + std::to_string(max_body_bytes_) + " bytes");
+}
+
 void Api::AddCommonHeaders(Response* response) const {
   response->SetHeader("Access-Control-Allow-Origin", cors_origin_);
   response->SetHeader("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
   response->SetHeader("Access-Control-Allow-Headers", "Content-Type, Authorization");
-  // The transport has no keep-alive (TECH-NOTES §2): say so.
-  response->SetHeader("Connection", "close");
 }
 
 Response Api::Publish(const Request& request, const Params& params) {
@@ -215,23 +323,7 @@ Response Api::Publish(const Request& request, const Params& params) {
     return JsonError(400, "Invalid channel name",
                      "use 1 to 128 bytes of A-Z a-z 0-9 _ - . : @");
   }
-  if (request.HasHeader("Transfer-Encoding") || !request.HasHeader("Content-Length")) {
-    return JsonError(411, "Length required",
-                     "send the body with a Content-Length header (chunked bodies are not "
-                     "supported)");
-  }
-  std::string_view length = request.Header("Content-Length");
-  if (length.empty() || length.size() > 18 ||
-      length.find_first_not_of("0123456789") != std::string_view::npos ||
-      std::stoull(std::string(length)) != request.body.size()) {
-    return JsonError(400, "Bad request",
-                     "Content-Length must be a decimal number equal to the body's size");
-  }
-  if (request.body.size() > max_body_bytes_) {
-    ++counters_.bodies_too_large;
-    return JsonError(413, "Request body too large",
-                     "the limit is " + std::to_string(max_body_bytes_) + " bytes");
-  }
+  if (request.body.size() > max_body_bytes_) return BodyTooLarge();
   protocol::PublishRequest pub;
   std::string details;
   bool json_type = IsJsonContentType(request.Header("Content-Type"));

@@ -1,12 +1,20 @@
 // The HTTP API of PROTOCOL.md: publish, channels, stats, clients, health, plus
-// CORS, OPTIONS, JSON errors, the access rules (loopback only, or tokens) and
-// the publish rate limit. Pure functions of a Request, the hub and the clock;
-// the transport does the socket side.
+// CORS, OPTIONS, JSON errors, the access rules (loopback only, or tokens), the
+// client address behind trusted proxies and the publish rate limit. Pure
+// functions of a Request, the hub and the clock; the transport does the
+// socket side (framing, keep-alive, Connection headers).
+//
+// Without tokens, a privileged request (everything under /api/) is trusted
+// when the client is on loopback and the request cannot come from a foreign
+// web page: its Host is a loopback name (or in [server] allowed_hosts, so a
+// DNS-rebound name is refused) and its Origin is absent, the same origin, or
+// in [server] allowed_origins.
 #pragma once
 
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "core/clock.h"
@@ -14,14 +22,23 @@
 #include "core/hub.h"
 #include "core/rate_limiter.h"
 #include "http/access.h"
+#include "http/client_address.h"
 #include "http/router.h"
 #include "protocol/messages.h"
 
 namespace notifyd::http {
 
-struct ClientPeer { std::string address; std::string limit_key; bool exempt = false; };  // SHIM
 class Api {
  public:
+  /// Who sent a request, as the limits and the log should see it.
+  struct ClientPeer {
+    std::string address;    ///< The client: from a trusted proxy's forwarding headers, else
+                            ///< the peer (canonical IP text).
+    std::string limit_key;  ///< LimitKey(address): what per-address limits count under.
+    bool exempt = false;    ///< A trusted proxy speaking for itself (no forwarding header):
+                            ///< per-address limits do not apply.
+  };
+
   /// Supplies the /api/stats fields the hub does not know (uptime, ...).
   using StatsSource = std::function<protocol::StatsExtra()>;
 
@@ -30,21 +47,31 @@ class Api {
   Api& operator=(const Api&) = delete;
 
   /// Takes the settings it uses (CORS origin, body limit, tokens, publish
-  /// rate); called again on reload, when new tokens apply to the next request.
+  /// rate, allowed hosts and origins, trusted proxies); called again on
+  /// reload, when the new values apply to the next request.
   void Configure(const config::Config& config);
 
-  /// Answers one request. Never throws for bad input.
+  /// The client behind `request` (trusted_proxies and the X-Forwarded-For or
+  /// Forwarded header applied to request.peer_address).
+  ClientPeer ResolvePeer(const Request& request) const;
+
+  /// Answers one request, whose body is complete (empty when it had none).
+  /// Never throws for bad input.
   Response Handle(const Request& request);
+  /// For "Expect: 100-continue": given the request head (body not read yet),
+  /// the final response when the head decides it (400/404/405 route, 401/403
+  /// access, 413 when Content-Length is over the body limit); nullopt when the
+  /// body should be read and Handle() called. Takes no rate-limit token (the
+  /// publish rate is Handle's) and counts only the refusals it returns.
+  std::optional<Response> Precheck(const Request& head);
   /// Decides on a WebSocket upgrade (/ws, /ws/echo) before it is accepted:
   /// nullopt when allowed; else the refusal, with the common headers: 401
   /// without a valid token when [auth] requires a subscribe token (taken from
   /// "Authorization: Bearer" or ?token=), 403 for a publish token.
   std::optional<Response> AuthorizeSubscribe(const Request& request);
-  /// Adds the headers every response carries (CORS, Connection: close); for
-  /// responses made outside Handle, such as a refused WebSocket upgrade.
+  /// Adds the headers every response carries (CORS); for responses made
+  /// outside Handle, such as a refused WebSocket upgrade.
   void AddCommonHeaders(Response* response) const;
-  ClientPeer ResolvePeer(const Request& r) const { return {r.peer_address, r.peer_address, false}; }  // SHIM
-  std::optional<Response> Precheck(const Request&) { return std::nullopt; }  // SHIM
 
  private:
   Response Publish(const Request& request, const Params& params);
@@ -54,10 +81,20 @@ class Api {
   Response Health(const Request& request, const Params& params);
   Response UpgradeRequired(const Request& request, const Params& params);
   Response Dispatch(const Request& request);
-  /// The access rule and the publish rate for a routed /api/ request:
-  /// nullopt when it may go on to its handler.
-  std::optional<Response> Authorize(const Request& request, const Match& match);
-  std::optional<Response> LimitPublishRate(const Access::Grant* grant, const Request& request);
+  /// The refusal of a request whose route is not found (404, 405, 400), or nullopt.
+  std::optional<Response> RouteError(const Request& request, const Match& match) const;
+  /// The access rule for a routed /api/ request: nullopt when it may go on.
+  /// *grant is the token's grant, nullptr when none was needed.
+  std::optional<Response> Authorize(const Request& request, const Match& match,
+                                    const ClientPeer& peer, const Access::Grant** grant);
+  /// Loopback trust without tokens: the 403 when the client, Host or Origin
+  /// does not qualify, else nullopt.
+  std::optional<Response> CheckLoopbackTrust(const Request& request, const ClientPeer& peer) const;
+  bool IsAllowedHost(std::string_view host) const;
+  bool IsAllowedOrigin(std::string_view origin, std::string_view host) const;
+  std::optional<Response> LimitPublishRate(const Access::Grant* grant, const ClientPeer& peer);
+  /// The 413 for a body over max_body_bytes, counted.
+  Response BodyTooLarge();
 
   core::Hub& hub_;
   const core::Clock& clock_;
@@ -66,8 +103,11 @@ class Api {
   Router router_;
   std::string cors_origin_ = "*";
   size_t max_body_bytes_ = 65536;
+  std::vector<std::string> allowed_hosts_;
+  std::vector<std::string> allowed_origins_;
+  TrustedProxies trusted_proxies_;
   Access access_;
-  core::RateLimiter publish_limiter_;  ///< Keyed by token digest, or peer address without one.
+  core::RateLimiter publish_limiter_;  ///< Keyed by token digest, or the client's limit key.
 };
 
 /// A JSON response {"error": error[, "details": details]}.

@@ -47,12 +47,6 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return out;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool IsCapture(const std::string& segment) {
   return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
@@ -132,8 +126,8 @@ bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out) {
   for (size_t i = 0; i < in.size(); ++i) {
     char c = in[i];
     if (c == '%') {
-      int hi = i + 1 < in.size() ? HexValue(in[i + 1]) : -1;
-      int lo = i + 2 < in.size() ? HexValue(in[i + 2]) : -1;
+      int hi = i + 1 < in.size() ? HexDigitValue(in[i + 1]) : -1;
+      int lo = i + 2 < in.size() ? HexDigitValue(in[i + 2]) : -1;
       if (hi < 0 || lo < 0) return false;
       out->push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
@@ -169,6 +163,13 @@ bool IsLoopback(std::string_view address) {
   constexpr std::string_view kMapped = "::ffff:";
   if (address.substr(0, kMapped.size()) == kMapped) address.remove_prefix(kMapped.size());
   return address.substr(0, 4) == "127.";
+}
+
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
 }  // namespace notifyd::http

@@ -76,6 +76,9 @@ bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out);
 /// or false when absent or malformed.
 bool QueryParam(std::string_view query, std::string_view key, std::string* value);
 
+/// The value of a hex digit (0-9, a-f, A-F), or -1 for any other character.
+int HexDigitValue(char c);
+
 /// ASCII case-insensitive equality (header names, tokens).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 

@@ -12,7 +12,7 @@ namespace notifyd::protocol {
 namespace {
 
 // ParseJson (json.h) does the careful part: iterative parse, UTF-8
-// validation, a nesting cap (TECH-NOTES §11). This adds "must be an object".
+// validation, a nesting cap. This adds "must be an object".
 bool ParseJsonObject(std::string_view text, rapidjson::Document* doc, std::string* error) {
   if (!ParseJson(text, doc, error)) {
     *error = "not valid JSON: " + *error;

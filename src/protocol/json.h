@@ -1,7 +1,8 @@
 // RapidJSON helpers shared by the protocol .cpp files (never included outside
 // src/protocol/). Untrusted JSON is parsed with a nesting cap, UTF-8
-// validation and no recursion (TECH-NOTES §11); output is written with
-// encoding validation, so prepared frames are always valid UTF-8.
+// validation and no recursion, so a deep input cannot exhaust the stack;
+// output is written with encoding validation, so every text frame the server
+// sends is valid UTF-8 (the transport sends prepared frames unchecked).
 #pragma once
 
 #include <string>

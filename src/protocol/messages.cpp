@@ -366,6 +366,7 @@ std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra) {
       {"framesTooLarge", c.frames_too_large},
       {"bodiesTooLarge", c.bodies_too_large},
       {"connectionsOverLimit", c.connections_over_limit},
+      {"connectionsOverAddressLimit", c.connections_over_address_limit},
       {"connectionsRateLimited", c.connections_rate_limited},
       {"subscriptionsOverLimit", c.subscriptions_over_limit},
       {"invalidChannels", c.invalid_channels},

@@ -115,8 +115,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   State state() const { return state_; }
   bool closed() const { return state_ == State::kClosed; }
-  /// The TCP peer's address ("127.0.0.1", "::1").
+  /// The client's address for log lines: the TCP peer ("127.0.0.1", "::1")
+  /// until a WebSocket upgrade names the client behind a trusted proxy.
   const std::string& peer() const { return peer_; }
+  void set_peer(std::string address) { peer_ = std::move(address); }
   Protocol* protocol() const { return protocol_.get(); }
   Server& server() const { return server_; }
   int fd() { return socket_.native_handle(); }
@@ -137,7 +139,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Server& server_;
   asio::ip::tcp::socket socket_;
-  const std::string peer_;
+  std::string peer_;
   State state_ = State::kOpen;
   std::unique_ptr<Protocol> protocol_;
   std::unique_ptr<Protocol> retired_;  ///< The protocol replaced by Upgrade.

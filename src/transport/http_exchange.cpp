@@ -152,7 +152,7 @@ void HttpExchange::OnRequest() {
                core::Printable(req.method), core::Printable(req.path), resp.status,
                resp.body.size(), us / 1000.0);
   ++requests_;
-  bool keep = parser_.keep_alive() && !server_.shutting_down() &&
+  bool keep = parser_.keep_alive() && !server_.shutting_down() && server_.KeepAliveAllowed() &&
               requests_ < server_.config().max_requests_per_connection;
   bool head_only = req.method == "HEAD";
   Respond(std::move(resp), head_only, keep);
@@ -285,7 +285,10 @@ std::optional<http::Response> HttpExchange::ValidateUpgrade(AddressSlot** slot) 
     return http::JsonError(404, "Not found", "no WebSocket endpoint at " + req.path);
   }
   if (std::optional<http::Response> denied = server_.api().AuthorizeSubscribe(req)) return denied;
-  return server_.Admit(server_.api().ResolvePeer(req), slot);
+  http::Api::ClientPeer client = server_.api().ResolvePeer(req);
+  std::optional<http::Response> refusal = server_.Admit(client, slot);
+  if (!refusal) connection_.set_peer(std::move(client.address));
+  return refusal;
 }
 
 }  // namespace notifyd::transport

@@ -131,7 +131,7 @@ std::vector<ConnectionPtr> Server::Snapshot() const {
 
 // --- limits -----------------------------------------------------------------------
 
-std::optional<http::Response> Server::Admit(const http::ClientPeer& peer, AddressSlot** slot) {
+std::optional<http::Response> Server::Admit(const http::Api::ClientPeer& peer, AddressSlot** slot) {
   *slot = nullptr;
   if (!peer.exempt) {
     if (double retry = 0; !connection_limiter_.Allow(peer.limit_key, &retry)) {
@@ -154,7 +154,7 @@ std::optional<http::Response> Server::Admit(const http::ClientPeer& peer, Addres
   auto [it, inserted] = per_address_.try_emplace(peer.limit_key, 0);
   uint32_t cap = config_.max_connections_per_address;
   if (cap != 0 && it->second >= cap) {
-    ++counters_.connections_over_limit;
+    ++counters_.connections_over_address_limit;
     spdlog::warn("per-address connection limit ({}) reached for {}", cap, peer.limit_key);
     return http::JsonError(503, "Service unavailable",
                            "too many connections from this address (at most " +

@@ -84,6 +84,13 @@ class Server {
   const Bytes& HeartbeatFrame();
   const Bytes& PingFrame() const { return ping_; }
 
+  /// False when more TCP connections than limits.max_connections are open
+  /// outside WebSocket sessions: HTTP responses then close their connection,
+  /// so idle keep-alive connections cannot take every descriptor.
+  bool KeepAliveAllowed() const {
+    return connections_.size() - sessions_ <= config_.max_connections;
+  }
+
   /// Adds `c` to the next flush pass.
   void MarkDirty(Connection* c);
   /// Forgets a closed connection.
@@ -92,7 +99,7 @@ class Server {
   /// Decides on a WebSocket upgrade the headers allowed, by the server's
   /// limits (shutdown, max_connections, per-address rate and cap): nullopt
   /// with *slot set (or nullptr when exempt) when it may go on.
-  std::optional<http::Response> Admit(const http::ClientPeer& peer, AddressSlot** slot);
+  std::optional<http::Response> Admit(const http::Api::ClientPeer& peer, AddressSlot** slot);
   /// A WebSocket session opened or closed (echo or not); `slot` as from Admit.
   void SessionOpened(bool echo);
   void SessionClosed(bool echo, AddressSlot* slot);

@@ -205,13 +205,12 @@ void WebSocketSession::OnSweep(int64_t now_ms) {
   }
   if (now_ms - last_ping_ms_ < interval_ms) return;
   last_ping_ms_ = now_ms;
-  Heartbeat(now_ms);
+  Heartbeat();
 }
 
 // A `heartbeat` message (for /ws) and a ping frame, both encoded once per
 // sweep and shared by every session.
-void WebSocketSession::Heartbeat(int64_t now_ms) {
-  (void)now_ms;
+void WebSocketSession::Heartbeat() {
   if (!echo_) {
     const Bytes& heartbeat = server_.HeartbeatFrame();
     if (!Admit(heartbeat->size())) return;

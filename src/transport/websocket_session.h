@@ -48,7 +48,7 @@ class WebSocketSession final : public Protocol, public core::Subscriber {
   void EndWebSocket(uint16_t code, std::string_view reason);
   void CloseWebSocket(uint16_t code, std::string_view reason);
   void Overflowed();
-  void Heartbeat(int64_t now_ms);
+  void Heartbeat();
 
   Connection& connection_;
   Server& server_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "http/router.h"
 #include "wire/http_syntax.h"
 
 namespace notifyd::wire {
@@ -55,7 +56,7 @@ void ChunkedDecoder::OnLineByte(char c) {
     case Step::kExtension:
       return OnExtensionByte(c);
     case Step::kSizeLf:
-      return c == '\n' ? EndSizeLine() : Fail(400, kBadSize);
+      return c == '\n' ? EndSizeLine() : Fail(400, "CR without LF in a chunk size line");
     case Step::kDataCr:
       if (c == '\r') {
         step_ = Step::kDataLf;
@@ -78,7 +79,7 @@ void ChunkedDecoder::OnLineByte(char c) {
 // chunk-size = 1*HEXDIG. The value read so far never exceeds the final one,
 // so an oversized body is refused at the first digit that shows it.
 void ChunkedDecoder::OnSizeByte(char c) {
-  const int digit = HexValue(c);
+  const int digit = http::HexDigitValue(c);
   if (digit >= 0) {
     if (chunk_size_ > (UINT64_MAX - digit) / 16) return Fail(413, "Request body too large");
     chunk_size_ = chunk_size_ * 16 + digit;

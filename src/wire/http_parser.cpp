@@ -26,7 +26,7 @@ bool IsRegName(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
     if (c == '%') {
-      if (i + 2 >= s.size() || HexValue(s[i + 1]) < 0 || HexValue(s[i + 2]) < 0) return false;
+      if (i + 2 >= s.size() || http::HexDigitValue(s[i + 1]) < 0 || http::HexDigitValue(s[i + 2]) < 0) return false;
       i += 2;
     } else if (!IsAlnum(c) && std::string_view("-._~!$&'()*+,;=").find(c) == std::string_view::npos) {
       return false;
@@ -43,7 +43,7 @@ bool IsValidHost(std::string_view s) {
     const size_t close = s.find(']');
     if (close == std::string_view::npos || close == 1) return false;
     for (char c : s.substr(1, close - 1)) {
-      if (HexValue(c) < 0 && c != ':' && c != '.') return false;
+      if (http::HexDigitValue(c) < 0 && c != ':' && c != '.') return false;
     }
     rest = s.substr(close + 1);
   } else {
@@ -197,10 +197,10 @@ bool HttpHeadParser::ParseRequestLine(std::string_view line) {
   if (method == "CONNECT") return Failed(501, "CONNECT is not supported");
   result_.request.method = std::string(method);
   if (!ParseTarget(target)) return false;
-  if (version[5] != '1' || (version[7] != '0' && version[7] != '1')) {
-    return Failed(505, "HTTP version not supported");
-  }
-  result_.request.version_minor = version[7] - '0';
+  if (version[5] != '1') return Failed(505, "HTTP version not supported");
+  // A higher minor version is processed as the highest one implemented,
+  // 1.1 (RFC 9110 §2.5): a 1.x sender understands a 1.1 response.
+  result_.request.version_minor = version[7] == '0' ? 0 : 1;
   return true;
 }
 

@@ -16,8 +16,6 @@ bool IsToken(std::string_view s);
 /// OWS: SP or HTAB.
 inline bool IsOws(char c) { return c == ' ' || c == '\t'; }
 inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-/// The value of a HEXDIG, or -1.
-int HexValue(char c);
 /// `s` without leading and trailing OWS.
 std::string_view TrimOws(std::string_view s);
 

@@ -1,8 +1,8 @@
 // libFuzzer target: client frames (protocol::ParseRequest) and publish bodies
 // (protocol::ParsePublishJson). Beyond "no crash, no sanitizer report", it
 // checks that whatever is accepted is what PROTOCOL.md promises, and that
-// every text the daemon would send back is valid UTF-8 JSON (prepared frames
-// skip websocketpp's own UTF-8 check).
+// every text the daemon would send back is valid UTF-8 JSON (the transport
+// sends prepared frames without checking them again).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -28,22 +28,45 @@ bool IsJsonObject(const std::string& text) {
   return parsed == protocol::PublishParse::kOk || parsed == protocol::PublishParse::kBadField;
 }
 
+// True when `text`, a reply to a client, is valid UTF-8 and a JSON object.
+// Read by ParseRequest, which takes any JSON number, also an echoed id beyond
+// a double's range (1e400) that ParsePublishJson refuses.
+bool IsJsonReply(const std::string& text) {
+  if (!core::IsValidUtf8(text)) return false;
+  const protocol::ParseResult parsed = protocol::ParseRequest(text);
+  const auto* error = std::get_if<protocol::ProtocolError>(&parsed);
+  return error == nullptr ||
+         (error->code != protocol::ErrorCode::kInvalidJson &&
+          error->message != "Invalid message format: expected a JSON object");
+}
+
+// An echoed id is a JSON string, or a number exactly as the frame holds it.
+void CheckId(std::string_view frame, const std::string& id_json) {
+  if (id_json.empty()) return;
+  if (id_json[0] == '"') {
+    FUZZ_CHECK(IsJsonReply("{\"id\":" + id_json + "}"));
+  } else {
+    FUZZ_CHECK(frame.find(id_json) != std::string_view::npos);
+    FUZZ_CHECK(id_json.find_first_not_of("0123456789+-.eE") == std::string::npos);
+  }
+}
+
 void CheckRequest(const protocol::Request& request) {
   using protocol::RequestType;
   switch (request.type) {
     case RequestType::kSubscribe:
     case RequestType::kUnsubscribe:
       FUZZ_CHECK(core::IsValidChannelName(request.channel));
-      FUZZ_CHECK(IsJsonObject(protocol::EncodeSubscribed(request.channel, 1, request.id_json)));
-      FUZZ_CHECK(IsJsonObject(protocol::EncodeUnsubscribed(request.channel, request.id_json)));
+      FUZZ_CHECK(IsJsonReply(protocol::EncodeSubscribed(request.channel, 1, request.id_json)));
+      FUZZ_CHECK(IsJsonReply(protocol::EncodeUnsubscribed(request.channel, request.id_json)));
       break;
     case RequestType::kSetName:
       FUZZ_CHECK(!request.name.empty());
       FUZZ_CHECK(core::IsValidUtf8(request.name));
-      FUZZ_CHECK(IsJsonObject(protocol::EncodeNameSet(request.name, request.id_json)));
+      FUZZ_CHECK(IsJsonReply(protocol::EncodeNameSet(request.name, request.id_json)));
       break;
     default:
-      FUZZ_CHECK(IsJsonObject(protocol::EncodePong(1, request.id_json)));
+      FUZZ_CHECK(IsJsonReply(protocol::EncodePong(1, request.id_json)));
       break;
   }
 }
@@ -51,12 +74,14 @@ void CheckRequest(const protocol::Request& request) {
 void FuzzFrame(std::string_view frame) {
   const protocol::ParseResult result = protocol::ParseRequest(frame);
   if (const auto* request = std::get_if<protocol::Request>(&result)) {
+    CheckId(frame, request->id_json);
     CheckRequest(*request);
     return;
   }
   const auto& error = std::get<protocol::ProtocolError>(result);
+  CheckId(frame, error.id_json);
   FUZZ_CHECK(core::IsValidUtf8(error.message));
-  FUZZ_CHECK(IsJsonObject(protocol::EncodeError(error)));
+  FUZZ_CHECK(IsJsonReply(protocol::EncodeError(error)));
 }
 
 void FuzzPublishBody(std::string_view body) {

@@ -53,7 +53,7 @@ Logs and sd_notify:
                                a string (one of the datagram's lines equals it,
                                e.g. "READY=1") or a callable(text) -> bool.
 
-HTTP (a new connection per request; notifyd closes after every response):
+HTTP (a new connection per request, closed after its response):
     d.http(method, path, body=None, headers=None, timeout=5)
         -> (status, headers, body_bytes); headers is an http.client.HTTPMessage
            (case-insensitive .get()); str bodies are sent UTF-8 encoded

@@ -1,7 +1,9 @@
 """Access tokens against the real notifyd: literal and from files
 ($CREDENTIALS_DIRECTORY), 401/403 on the HTTP API, the subscribe token on /ws
 (?token= and Authorization), token changes on SIGHUP without dropping a
-client, and no token text in the daemon's stderr or --check-config output."""
+client, and no token text in the daemon's stderr or --check-config output.
+Without tokens, the browser-safety rules of loopback trust: a loopback Host
+(or one in allowed_hosts) and no foreign Origin (unless in allowed_origins)."""
 
 import asyncio
 import os
@@ -12,7 +14,7 @@ import unittest
 
 import websockets.exceptions
 
-from harness import Daemon, render_config
+from harness import Daemon, DaemonTestCase, render_config
 
 # Fresh tokens per run, so a match in the log cannot be a coincidence.
 SUB = "sub-" + secrets.token_hex(16)
@@ -132,6 +134,18 @@ class HttpTokenTest(AuthTestBase):
         self.assertEqual(s, 200)
 
 
+    async def test_tokens_work_from_any_origin_and_host(self):
+        headers = dict(bearer(ADMIN), Host="evil.example", Origin="http://evil.example")
+        s, _h, r = await self.d.ahttp_json("POST", "/api/notify/news", {"title": "x"},
+                                           headers=headers)
+        self.assertEqual(s, 200, r)
+        s, _h, r = await self.d.ahttp_json("GET", "/api/clients", headers=headers)
+        self.assertEqual(s, 200, r)
+        headers["Origin"] = "null"
+        s, _h, r = await self.d.ahttp_json("GET", "/api/stats", headers=headers)
+        self.assertEqual(s, 200, r)
+
+
 class TokenFileTest(AuthTestBase):
     """token_file, relative to $CREDENTIALS_DIRECTORY and absolute."""
 
@@ -191,6 +205,77 @@ class TokenFileTest(AuthTestBase):
                                r"\.token_file: cannot read", start=err0)
         self.assertTrue(m)
         s, _h, r = await self.publish("alerts", PUB)
+        self.assertEqual(s, 200, r)
+
+
+class BrowserSafetyTest(DaemonTestCase):
+    """No tokens: what a web page open on this machine may and may not do."""
+
+    def send(self, method, path, headers, body=None):
+        return self.d.http_json(method, path, body=body, headers=headers)
+
+    async def expect_403(self, method, path, headers, mentions, body=None):
+        s, h, r = await asyncio.to_thread(self.send, method, path, headers, body)
+        self.assertEqual((s, r and r.get("error")), (403, "Forbidden"), (path, headers, r))
+        self.assertIn(mentions, r.get("details", ""), r)
+        self.assertEqual(h.get("Access-Control-Allow-Origin"), "*")
+
+    async def test_dns_rebinding_host_is_refused(self):
+        c = await self.d.ws()
+        await c.request({"type": "subscribe", "channel": "news"})
+        port = self.d.port
+        for host in ("evil.example", f"evil.example:{port}", f"localhost.evil.example:{port}"):
+            # A text/plain POST: a page sends it without a preflight.
+            await self.expect_403("POST", "/api/notify/news",
+                                  {"Host": host, "Content-Type": "text/plain"},
+                                  "allowed_hosts", body=b"pwned")
+            for path in ("/api/clients", "/api/channels", "/api/stats"):
+                await self.expect_403("GET", path, {"Host": host}, "allowed_hosts")
+        s, _h, body = await self.d.ahttp("GET", "/health", headers={"Host": "evil.example"})
+        self.assertEqual((s, body), (200, b"OK"))
+        # Nothing was published: the next notification is the marker.
+        s, _h, _r = await self.d.ahttp_json("POST", "/api/notify/news", {"title": "marker"})
+        self.assertEqual(s, 200)
+        self.assertEqual((await c.recv_until("notification"))["title"], "marker")
+
+    async def test_loopback_hosts_are_trusted(self):
+        port = self.d.port
+        for host in ("localhost", f"LocalHost:{port}", f"127.0.0.1:{port}", "[::1]",
+                     f"[::1]:{port}"):
+            s, _h, r = await self.d.ahttp_json("GET", "/api/stats", headers={"Host": host})
+            self.assertEqual(s, 200, (host, r))
+
+    async def test_foreign_origin_is_refused(self):
+        port = self.d.port
+        for origin in ("http://evil.example", "null", f"https://127.0.0.1:{port}",
+                       f"http://localhost:{port + 1 if port < 65535 else 1}"):
+            await self.expect_403("POST", "/api/notify/news",
+                                  {"Origin": origin, "Content-Type": "text/plain"},
+                                  "allowed_origins", body=b"pwned")
+            await self.expect_403("GET", "/api/clients", {"Origin": origin}, "allowed_origins")
+        # The same origin (a page served from this very host and port) passes.
+        s, _h, r = await self.d.ahttp_json("POST", "/api/notify/news", {"title": "same"},
+                                           headers={"Origin": f"http://127.0.0.1:{port}"})
+        self.assertEqual(s, 200, r)
+
+    async def test_websocket_is_not_privileged(self):
+        c = await self.d.ws(origin="http://evil.example")
+        self.assertEqual(c.welcome["type"], "welcome")
+
+    async def test_allowed_hosts_and_origins_apply_on_reload(self):
+        headers = {"Host": "notify.test", "Origin": "https://app.test"}
+        await self.expect_403("GET", "/api/stats", headers, "allowed_hosts")
+        self.d.write_config({"server": {"allowed_hosts": ["notify.test"]}})
+        err0 = len(self.d.stderr_text())
+        self.d.signal(signal.SIGHUP)
+        self.d.wait_stderr("configuration reloaded", start=err0)
+        await self.expect_403("GET", "/api/stats", headers, "allowed_origins")
+        self.d.write_config({"server": {"allowed_hosts": ["notify.test"],
+                                        "allowed_origins": ["https://app.test"]}})
+        err0 = len(self.d.stderr_text())
+        self.d.signal(signal.SIGHUP)
+        self.d.wait_stderr("configuration reloaded", start=err0)
+        s, _h, r = await self.d.ahttp_json("GET", "/api/stats", headers=headers)
         self.assertEqual(s, 200, r)
 
 

@@ -26,7 +26,7 @@ The groups:
 Each daemon here is shared by the cases of one class (started once, restarted
 if a case killed it, and it must exit with status 0 at the end). The config
 text is written out in full below, because the keep-alive settings
-(`keepalive_timeout_s`, `max_requests_per_connection` in [server]) are newer
+(`keepalive_timeout`, `max_requests_per_connection` in [server]) are newer
 than the harness's defaults. Every request carries `Host: 127.0.0.1` and no
 `Origin`, so loopback trust applies without tokens.
 """
@@ -64,7 +64,7 @@ level = "info"
 
 KEEPALIVE_CONFIG = BASE_CONFIG.replace(
     "port = 0\n",
-    f"port = 0\nkeepalive_timeout_s = {KEEPALIVE_TIMEOUT_S}\n"
+    f"port = 0\nkeepalive_timeout = {KEEPALIVE_TIMEOUT_S}\n"
     f"max_requests_per_connection = {MAX_REQUESTS}\n")
 
 TOKEN_CONFIG = BASE_CONFIG + f'\n[auth]\n\n[[auth.admin]]\ntoken = "{ADMIN_TOKEN}"\n'
@@ -588,8 +588,15 @@ class FramingTest(ConformanceCase):
     def test_unknown_transfer_coding_is_501(self):
         """RFC 9112 §6.1: a transfer coding the server does not understand gets 501."""
         raw = request_bytes("POST", f"/api/notify/{self.channel()}",
-                            (("Transfer-Encoding", "gzip"),)) + b"\x1f\x8b"
+                            (("Transfer-Encoding", "gzip, chunked"),)) + b"0\r\n\r\n"
         self.assert_json_error(self.exchange(raw), 501)
+
+    def test_only_coding_not_chunked_is_400_and_closed(self):
+        """RFC 9112 §6.3: a request whose final coding is not chunked gets 400 (a MUST
+        that wins over §6.1's SHOULD of 501), then close."""
+        raw = request_bytes("POST", f"/api/notify/{self.channel()}",
+                            (("Transfer-Encoding", "gzip"),)) + b"\x1f\x8b"
+        self.assert_refused_and_closed(raw, 400)
 
     def test_chunked_not_last_is_400_and_closed(self):
         """RFC 9112 §6.3: chunked not the final request coding gets 400, then close."""
@@ -868,7 +875,7 @@ class KeepAliveLimitsTest(ConformanceCase):
     config_text = KEEPALIVE_CONFIG
 
     def test_idle_connection_closed_after_timeout(self):
-        """RFC 9112 §9.5: an idle persistent connection is closed after keepalive_timeout_s."""
+        """RFC 9112 §9.5: an idle persistent connection is closed after keepalive_timeout."""
         conn = self.connect()
         conn.send(request_bytes())
         resp = conn.read_response()
@@ -909,6 +916,28 @@ class KeepAliveLimitsTest(ConformanceCase):
             self.assertEqual(resp.status, 200, (i, resp))
         self.assertIn("close", resp.tokens("Connection"), resp)
         self.assert_closed(conn, "a request past the cap was answered")
+
+
+class IdleConnectionCapTest(ConformanceCase):
+    config_text = BASE_CONFIG.replace("[limits]\n", "[limits]\nmax_connections = 2\n")
+
+    def test_keep_alive_ends_past_the_connection_limit(self):
+        """RFC 9112 §9.6: past limits.max_connections open HTTP connections, a response
+        closes its connection, so idle ones cannot take every descriptor."""
+        kept = []
+        for i in range(2):
+            conn = self.connect()
+            conn.send(request_bytes())
+            resp = conn.read_response()
+            self.assertEqual(resp.status, 200, (i, resp))
+            self.assertNotIn("close", resp.tokens("Connection"), (i, resp))
+            kept.append(conn)
+        third = self.connect()
+        third.send(request_bytes())
+        resp = third.read_response()
+        self.assertEqual(resp.status, 200, resp)
+        self.assertIn("close", resp.tokens("Connection"), resp)
+        self.assert_closed(third)
 
 
 # ---- pipelining ---------------------------------------------------------------

@@ -1,6 +1,12 @@
-"""Rate limits against the real notifyd: publishes per token or peer address
-(429 with Retry-After after the burst), reload of the limits, and new
-WebSocket connections per second per address (429 before the upgrade)."""
+"""Rate limits against the real notifyd: publishes per token or client address
+(429 with Retry-After after the burst), reload of the limits, new WebSocket
+connections per second per address (429 before the upgrade), and the client
+address behind a trusted proxy.
+
+These tests talk from loopback, which is a trusted proxy by default: a
+trusted proxy speaking for itself is never throttled per address. So the
+tests of per-address limits trust no proxy (trusted_proxies = []), and the
+proxy tests send X-Forwarded-For."""
 
 import asyncio
 import secrets
@@ -21,8 +27,11 @@ def refused_of(stats):
     return stats.get("refused", stats)
 
 
+NO_PROXIES = {"trusted_proxies": []}
+
+
 class PublishRateTest(DaemonTestCase):
-    config = {"limits": {"publish_rate": 1, "publish_burst": 5}}
+    config = {"server": NO_PROXIES, "limits": {"publish_rate": 1, "publish_burst": 5}}
 
     def publish(self, title="t", headers=None):
         return self.d.http_json("POST", "/api/notify/news", {"title": title}, headers=headers)
@@ -65,7 +74,7 @@ class PublishRateTest(DaemonTestCase):
     async def test_reload_changes_the_rate(self):
         results = await asyncio.to_thread(lambda: [self.publish() for _ in range(7)])
         self.assertEqual(results[-1][0], 429)
-        self.d.write_config({"limits": {"publish_rate": 0}})
+        self.d.write_config({"server": NO_PROXIES, "limits": {"publish_rate": 0}})
         err0 = len(self.d.stderr_text())
         self.d.signal(signal.SIGHUP)
         self.d.wait_stderr("configuration reloaded", start=err0)
@@ -111,7 +120,7 @@ class PublishRatePerTokenTest(unittest.IsolatedAsyncioTestCase):
 
 
 class ConnectionRateTest(DaemonTestCase):
-    config = {"limits": {"connection_rate": 1, "connection_burst": 3}}
+    config = {"server": NO_PROXIES, "limits": {"connection_rate": 1, "connection_burst": 3}}
 
     async def test_new_connections_over_the_rate_get_429(self):
         clients = [await self.d.ws() for _ in range(3)]
@@ -143,6 +152,35 @@ class ConnectionRateTest(DaemonTestCase):
         await asyncio.sleep(int(retry) + 0.05)
         c = await self.d.ws()
         self.assertEqual(c.welcome["type"], "welcome")
+
+
+class PublishRateBehindAProxyTest(DaemonTestCase):
+    """The default trusted_proxies (loopback): the local peer is a proxy."""
+    config = {"limits": {"publish_rate": 1, "publish_burst": 3}}
+
+    def publish(self, forwarded_for=None):
+        headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
+        return self.d.http_json("POST", "/api/notify/news", {"title": "t"}, headers=headers)[0]
+
+    async def test_limit_per_forwarded_client_and_none_for_the_proxy(self):
+        def run():
+            return ([self.publish() for _ in range(10)],
+                    [self.publish("127.0.0.7") for _ in range(5)],
+                    self.publish("127.0.0.8"),
+                    [self.publish("unknown") for _ in range(5)])
+
+        own, first, second, garbage = await asyncio.to_thread(run)
+        self.assertEqual(own, [200] * 10, "the proxy's own requests must not be throttled")
+        self.assertEqual(first[:3], [200] * 3, first)
+        self.assertEqual(first[-1], 429, first)
+        self.assertEqual(second, 200, "another forwarded client has its own bucket")
+        # An unusable header falls back to the peer, which is then limited.
+        self.assertEqual(garbage[:3], [200] * 3, garbage)
+        self.assertEqual(garbage[-1], 429, garbage)
+
+    async def test_forwarded_remote_client_is_not_loopback(self):
+        s = await asyncio.to_thread(self.publish, "198.51.100.20")
+        self.assertEqual(s, 403)
 
 
 if __name__ == "__main__":

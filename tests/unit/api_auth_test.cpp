@@ -51,6 +51,7 @@ Request Get(std::string path, std::string token = "", std::string peer = kLoopba
   r.method = "GET";
   r.path = std::move(path);
   r.peer_address = std::move(peer);
+  r.host = "127.0.0.1:8080";
   if (!token.empty()) r.headers.emplace_back("Authorization", "Bearer " + token);
   return r;
 }
@@ -60,6 +61,7 @@ Request Publish(std::string channel, std::string token = "", std::string peer = 
   r.method = "POST";
   r.path = "/api/notify/" + channel;
   r.peer_address = std::move(peer);
+  r.host = "127.0.0.1:8080";
   r.body = R"({"title":"t"})";
   r.headers.emplace_back("Content-Length", std::to_string(r.body.size()));
   r.headers.emplace_back("Content-Type", "application/json");
@@ -359,10 +361,15 @@ TEST(AccessTest, BearerToken) {
 
 class ApiRateTest : public ApiAuthTest {
  protected:
-  void Limit(double rate, uint32_t burst, bool tokens) {
+  // Loopback peers are trusted proxies by default, and a trusted proxy
+  // speaking for itself is not limited: the tests that count per address
+  // trust no proxy.
+  void Limit(double rate, uint32_t burst, bool tokens,
+             std::vector<std::string> trusted_proxies = {}) {
     config::Config c = tokens ? TokenConfig() : config::Config{};
     c.publish_rate = rate;
     c.publish_burst = burst;
+    c.trusted_proxies = std::move(trusted_proxies);
     api_.Configure(c);
   }
 };
@@ -402,6 +409,29 @@ TEST_F(ApiRateTest, PerPeerAddressWithoutTokens) {
   EXPECT_EQ(api_.Handle(Publish("news", "", "127.0.0.2")).status, 200);
 }
 
+TEST_F(ApiRateTest, PerForwardedClientBehindATrustedProxy) {
+  Limit(1, 1, false, {"127.0.0.0/8"});
+  auto forwarded = [](const char* client) {
+    Request r = Publish("news");
+    r.headers.emplace_back("X-Forwarded-For", client);
+    return r;
+  };
+  // The proxy speaking for itself is never limited.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(api_.Handle(Publish("news")).status, 200);
+  EXPECT_EQ(api_.Handle(forwarded("127.0.0.5")).status, 200);
+  EXPECT_EQ(api_.Handle(forwarded("127.0.0.5")).status, 429);
+  EXPECT_EQ(api_.Handle(forwarded("127.0.0.6")).status, 200);
+  // Garbage counts against the proxy's own address.
+  EXPECT_EQ(api_.Handle(forwarded("unknown")).status, 200);
+  EXPECT_EQ(api_.Handle(forwarded("unknown")).status, 429);
+}
+
+TEST_F(ApiRateTest, TokensAreLimitedEvenFromATrustedProxy) {
+  Limit(1, 1, true, {"127.0.0.0/8"});
+  EXPECT_EQ(api_.Handle(Publish("news", kAnywhere)).status, 200);
+  EXPECT_EQ(api_.Handle(Publish("news", kAnywhere)).status, 429);
+}
+
 TEST_F(ApiRateTest, PerTokenWithTokens) {
   Limit(1, 1, true);
   EXPECT_EQ(api_.Handle(Publish("news", kAnywhere, "192.0.2.1")).status, 200);
@@ -430,7 +460,9 @@ TEST_F(ApiRateTest, ZeroIsUnlimited) {
 }
 
 TEST_F(ApiRateTest, DefaultsAllowABurstOf100) {
-  api_.Configure(config::Config{});
+  config::Config c;
+  c.trusted_proxies.clear();
+  api_.Configure(c);
   for (int i = 0; i < 100; ++i) ASSERT_EQ(api_.Handle(Publish("news")).status, 200) << i;
   EXPECT_EQ(api_.Handle(Publish("news")).status, 429);
   clock_.Advance(20);  // 50 per second: one more after 20 ms

@@ -105,6 +105,7 @@ Request Get(std::string path, std::string peer = kLoopback) {
   r.method = "GET";
   r.path = std::move(path);
   r.peer_address = std::move(peer);
+  r.host = "localhost:8080";
   return r;
 }
 
@@ -114,6 +115,7 @@ Request Post(std::string path, std::string body, std::string content_type = "") 
   r.method = "POST";
   r.path = std::move(path);
   r.peer_address = kLoopback;
+  r.host = "localhost:8080";
   r.headers.emplace_back("Content-Length", std::to_string(body.size()));
   if (!content_type.empty()) r.headers.emplace_back("Content-Type", content_type);
   r.body = std::move(body);
@@ -222,26 +224,19 @@ TEST_F(ApiTest, PublishCapturesDecodedChannel) {
   EXPECT_EQ(sub->frames().size(), 1u);
 }
 
-TEST_F(ApiTest, PublishWithoutContentLengthIs411) {
+// The transport delivers the whole body whatever its framing (Content-Length
+// or chunked); the API looks only at the body.
+TEST_F(ApiTest, PublishTakesTheBodyWhateverItsFraming) {
   FakeSubscriber* sub = Subscribe("news");
-  Request r = PostJson("/api/notify/news", "{}");
-  r.headers.erase(r.headers.begin());  // Content-Length
-  ASSERT_FALSE(r.HasHeader("Content-Length"));
-  ExpectJsonError(api_.Handle(r), 411, "Length required");
-  EXPECT_TRUE(sub->frames().empty());
-  EXPECT_EQ(hub_.stats().published_total, 0u);
-}
-
-TEST_F(ApiTest, PublishChunkedIs411) {
-  Request r;
-  r.method = "POST";
-  r.path = "/api/notify/news";
-  r.peer_address = kLoopback;
-  r.headers = {{"Transfer-Encoding", "chunked"}, {"Content-Type", "application/json"}};
-  r.body = "{}";
-  ExpectJsonError(api_.Handle(r), 411, "Length required");
-  r.headers.emplace_back("Content-Length", "2");
-  EXPECT_EQ(api_.Handle(r).status, 411);
+  Request chunked = PostJson("/api/notify/news", R"({"title":"c"})");
+  chunked.headers.erase(chunked.headers.begin());  // Content-Length
+  chunked.headers.emplace_back("Transfer-Encoding", "chunked");
+  ASSERT_EQ(api_.Handle(chunked).status, 200);
+  EXPECT_EQ(StrAt(LastNotification(*sub), "/title"), "c");
+  Request empty = Post("/api/notify/news", "");
+  empty.headers.clear();
+  ASSERT_EQ(api_.Handle(empty).status, 200);
+  EXPECT_EQ(StrAt(LastNotification(*sub), "/body"), "");
 }
 
 TEST_F(ApiTest, PlainTextBodyBecomesTheBody) {
@@ -463,9 +458,10 @@ TEST_F(ApiTest, ConfiguredCorsOrigin) {
   }
 }
 
-TEST_F(ApiTest, ConnectionCloseOnEveryResponse) {
+// Persistence is the transport's to decide.
+TEST_F(ApiTest, NoConnectionHeader) {
   for (const Response& r : AssortedResponses(api_)) {
-    EXPECT_EQ(r.Header("Connection"), "close") << r.status;
+    EXPECT_EQ(r.Header("Connection"), "") << r.status;
   }
 }
 
@@ -494,6 +490,225 @@ TEST_F(ApiTest, LoopbackPeersAreAllowed) {
   for (const char* peer : {"127.0.0.1", "::1", "::ffff:127.0.0.1", "127.9.9.9"}) {
     EXPECT_EQ(api_.Handle(Get("/api/channels", peer)).status, 200) << peer;
   }
+}
+
+// --- browser safety: Host and Origin without tokens ----------------------------------
+
+// The 403 for `r`, with its details.
+std::string ForbiddenDetails(Api& api, const Request& r) {
+  const Response response = api.Handle(r);
+  ExpectJsonError(response, 403, "Forbidden");
+  return StrAt(ParseJsonText(response.body), "/details");
+}
+
+TEST_F(ApiTest, LoopbackHostsAreTrusted) {
+  for (const char* host : {"localhost", "LOCALHOST:8080", "127.0.0.1", "127.0.0.1:1", "[::1]",
+                           "[::1]:8080"}) {
+    Request r = Get("/api/stats");
+    r.host = host;
+    EXPECT_EQ(api_.Handle(r).status, 200) << host;
+  }
+}
+
+TEST_F(ApiTest, OtherHostsAreRefusedFromLoopback) {
+  // A DNS-rebinding page: its name now points at 127.0.0.1, its Host stays.
+  for (const char* host : {"evil.example", "evil.example:8080", "localhost.evil.example",
+                           "127.0.0.2", "", "[::1", "localhost:x", "\xff.example\"\n"}) {
+    Request publish = PostJson("/api/notify/news", "{}");
+    publish.host = host;
+    const std::string details = ForbiddenDetails(api_, publish);
+    EXPECT_NE(details.find("allowed_hosts"), std::string::npos) << host << ": " << details;
+  }
+  Request r = Get("/api/clients");
+  r.host = "evil.example";
+  ForbiddenDetails(api_, r);
+  EXPECT_EQ(counters_.forbidden, 9u);
+}
+
+TEST_F(ApiTest, HostHeaderServesWhenTheHostFieldIsEmpty) {
+  Request r = Get("/api/stats");
+  r.host.clear();
+  r.headers.emplace_back("Host", "localhost:8080");
+  EXPECT_EQ(api_.Handle(r).status, 200);
+  r.headers.back().second = "evil.example";
+  EXPECT_EQ(api_.Handle(r).status, 403);
+}
+
+TEST_F(ApiTest, AllowedHostsExtendTheLoopbackNames) {
+  config::Config c;
+  c.allowed_hosts = {"notify.lan", "box:9000"};
+  api_.Configure(c);
+  for (const char* host : {"notify.lan", "NOTIFY.LAN:8080", "box:9000", "localhost"}) {
+    Request r = Get("/api/stats");
+    r.host = host;
+    EXPECT_EQ(api_.Handle(r).status, 200) << host;
+  }
+  for (const char* host : {"box", "box:9001", "notify.lan.evil"}) {
+    Request r = Get("/api/stats");
+    r.host = host;
+    EXPECT_EQ(api_.Handle(r).status, 403) << host;
+  }
+}
+
+TEST_F(ApiTest, ForeignOriginIsRefused) {
+  FakeSubscriber* sub = Subscribe("news");
+  // A text/plain POST needs no preflight: the browser sends it with its Origin.
+  for (const char* origin : {"http://evil.example", "https://localhost:8080", "null",
+                             "http://localhost:8081", "http://localhost:8080/"}) {
+    Request publish = PostText("/api/notify/news", "pwned");
+    publish.headers.emplace_back("Origin", origin);
+    const std::string details = ForbiddenDetails(api_, publish);
+    EXPECT_NE(details.find("allowed_origins"), std::string::npos) << origin << ": " << details;
+  }
+  Request read = Get("/api/clients");
+  read.headers.emplace_back("Origin", "http://evil.example");
+  ForbiddenDetails(api_, read);
+  EXPECT_TRUE(sub->frames().empty());
+}
+
+TEST_F(ApiTest, SameOriginAndAllowedOriginsPass) {
+  Request same = PostText("/api/notify/news", "hi");
+  same.headers.emplace_back("Origin", "http://LocalHost:8080");
+  EXPECT_EQ(api_.Handle(same).status, 200);
+  config::Config c;
+  c.allowed_origins = {"https://app.example.com", "http://localhost:3000"};
+  api_.Configure(c);
+  for (const char* origin : {"https://app.example.com", "http://localhost:3000"}) {
+    Request r = Get("/api/channels");
+    r.headers.emplace_back("Origin", origin);
+    EXPECT_EQ(api_.Handle(r).status, 200) << origin;
+  }
+  Request other = Get("/api/channels");
+  other.headers.emplace_back("Origin", "https://app.example.com.evil");
+  EXPECT_EQ(api_.Handle(other).status, 403);
+}
+
+TEST_F(ApiTest, PublicRoutesIgnoreHostAndOrigin) {
+  Request health = Get("/health");
+  health.host = "evil.example";
+  health.headers.emplace_back("Origin", "http://evil.example");
+  EXPECT_EQ(api_.Handle(health).status, 200);
+  Request options = health;
+  options.method = "OPTIONS";
+  options.path = "/api/notify/news";
+  EXPECT_EQ(api_.Handle(options).status, 200);
+  Request upgrade = Get("/ws");
+  upgrade.host = "evil.example";
+  upgrade.headers.emplace_back("Origin", "http://evil.example");
+  EXPECT_EQ(api_.AuthorizeSubscribe(upgrade), std::nullopt);
+}
+
+// Anything added under /api/ later is privileged without opting in: an
+// unknown /api/ path is still a 404, and every known one is guarded.
+TEST_F(ApiTest, EveryApiRouteIsPrivileged) {
+  for (const char* path : {"/api/channels", "/api/stats", "/api/clients"}) {
+    Request r = Get(path);
+    r.host = "evil.example";
+    EXPECT_EQ(api_.Handle(r).status, 403) << path;
+  }
+}
+
+// --- the client behind a proxy ----------------------------------------------------------
+
+TEST_F(ApiTest, ResolvePeerFromATrustedProxy) {
+  Request r = Get("/api/stats");
+  Api::ClientPeer peer = api_.ResolvePeer(r);
+  EXPECT_EQ(peer.address, "127.0.0.1");
+  EXPECT_EQ(peer.limit_key, "127.0.0.1");
+  EXPECT_TRUE(peer.exempt);  // loopback is a trusted proxy by default
+  r.headers.emplace_back("X-Forwarded-For", "2001:db8:1:2::99, 127.0.0.1");
+  peer = api_.ResolvePeer(r);
+  EXPECT_EQ(peer.address, "2001:db8:1:2::99");
+  EXPECT_EQ(peer.limit_key, "2001:db8:1:2::/64");
+  EXPECT_FALSE(peer.exempt);
+  r.headers.back().second = "unknown";
+  peer = api_.ResolvePeer(r);
+  EXPECT_EQ(peer.address, "127.0.0.1");
+  EXPECT_FALSE(peer.exempt);  // a forwarded request, even an unusable one, counts
+}
+
+TEST_F(ApiTest, ResolvePeerFromAnUntrustedPeer) {
+  Request r = Get("/api/stats", kRemote);
+  r.headers.emplace_back("X-Forwarded-For", "127.0.0.1");
+  const Api::ClientPeer peer = api_.ResolvePeer(r);
+  EXPECT_EQ(peer.address, kRemote);
+  EXPECT_FALSE(peer.exempt);
+  // Claiming loopback in a header does not earn loopback trust.
+  EXPECT_EQ(api_.Handle(r).status, 403);
+}
+
+TEST_F(ApiTest, ForwardedClientIsNotLoopback) {
+  Request r = Get("/api/stats");
+  r.headers.emplace_back("X-Forwarded-For", "198.51.100.1");
+  const std::string details = ForbiddenDetails(api_, r);
+  EXPECT_NE(details.find("loopback clients"), std::string::npos) << details;
+  r.headers.back().second = "127.0.0.1";  // the proxy forwarding a local client
+  EXPECT_EQ(api_.Handle(r).status, 200);
+}
+
+TEST_F(ApiTest, TrustedProxiesAreConfigurable) {
+  config::Config c;
+  c.trusted_proxies = {"192.0.2.0/24"};
+  api_.Configure(c);
+  Request r = Get("/api/stats", kRemote);
+  r.headers.emplace_back("X-Forwarded-For", "127.0.0.1");
+  EXPECT_EQ(api_.ResolvePeer(r).address, "127.0.0.1");
+  EXPECT_EQ(api_.Handle(r).status, 200);
+  Request local = Get("/api/stats");
+  local.headers.emplace_back("X-Forwarded-For", "198.51.100.1");
+  EXPECT_EQ(api_.ResolvePeer(local).address, "127.0.0.1");  // loopback no longer trusted
+  EXPECT_FALSE(api_.ResolvePeer(local).exempt);
+}
+
+// --- Expect: 100-continue ---------------------------------------------------------------
+
+TEST_F(ApiTest, PrecheckLetsAcceptableHeadsRead) {
+  Request head = PostJson("/api/notify/news", "");
+  head.headers[0].second = "1000";  // Content-Length of the body still to come
+  EXPECT_EQ(api_.Precheck(head), std::nullopt);
+  EXPECT_EQ(api_.Precheck(Get("/health")), std::nullopt);
+  Request options = Get("/api/notify/news");
+  options.method = "OPTIONS";
+  EXPECT_EQ(api_.Precheck(options), std::nullopt);
+}
+
+TEST_F(ApiTest, PrecheckDecidesFromTheHead) {
+  Request big = PostJson("/api/notify/news", "");
+  big.headers[0].second = "65537";
+  std::optional<Response> r = api_.Precheck(big);
+  ASSERT_TRUE(r);
+  ExpectJsonError(*r, 413, "Request body too large");
+  EXPECT_EQ(r->Header("Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(counters_.bodies_too_large, 1u);
+  r = api_.Precheck(Get("/nope"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  r = api_.Precheck(Get("/api/notify/news"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  Request remote = PostJson("/api/notify/news", "");
+  remote.peer_address = kRemote;
+  r = api_.Precheck(remote);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  Request foreign = PostJson("/api/notify/news", "");
+  foreign.headers.emplace_back("Origin", "http://evil.example");
+  r = api_.Precheck(foreign);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+}
+
+TEST_F(ApiTest, PrecheckTakesNoRateToken) {
+  config::Config c;
+  c.publish_rate = 1;
+  c.publish_burst = 1;
+  c.trusted_proxies.clear();
+  api_.Configure(c);
+  const Request publish = PostJson("/api/notify/news", "{}");
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(api_.Precheck(publish), std::nullopt);
+  EXPECT_EQ(api_.Handle(publish).status, 200);
+  EXPECT_EQ(api_.Handle(publish).status, 429);
+  EXPECT_EQ(counters_.publishes_rate_limited, 1u);
 }
 
 // --- GET endpoints ---------------------------------------------------------------------

@@ -1,5 +1,7 @@
 #include "wire/chunked_decoder.h"
 
+#include "wire/http_parser.h"
+
 #include <initializer_list>
 #include <random>
 #include <string>
@@ -201,6 +203,31 @@ TEST(ChunkedDecoderTest, DoneAndErrorAreStickyUntilReset) {
   EXPECT_EQ(decoder.error_status(), 0);
   ASSERT_EQ(decoder.Feed("1\r\nb\r\n0\r\n\r\n", &consumed, &body), State::kDone);
   EXPECT_EQ(body, "ab");
+}
+
+// How the transport reads a connection: a head, its chunked body through the
+// decoder, then the next pipelined request from the bytes after it.
+TEST(ChunkedDecoderTest, PipelinedAfterAHeadOnOneConnection) {
+  const std::string_view stream =
+      "POST /api/notify/a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "4\r\nGET \r\n0\r\n\r\n"
+      "GET /health HTTP/1.1\r\nHost: h\r\n\r\n";
+  HttpHeadParser parser;
+  size_t consumed = 0;
+  ASSERT_EQ(parser.Feed(stream, &consumed), HttpHeadParser::State::kDone);
+  ASSERT_EQ(parser.framing(), HttpHeadParser::BodyFraming::kChunked);
+  std::string_view rest = stream.substr(consumed);
+
+  ChunkedDecoder decoder(100);
+  ASSERT_EQ(decoder.Feed(rest, &consumed, &parser.request().body), State::kDone);
+  EXPECT_EQ(parser.request().body, "GET ");
+  rest.remove_prefix(consumed);
+
+  parser.Reset();
+  ASSERT_EQ(parser.Feed(rest, &consumed), HttpHeadParser::State::kDone);
+  EXPECT_EQ(consumed, rest.size());
+  EXPECT_EQ(parser.request().path, "/health");
+  EXPECT_EQ(parser.framing(), HttpHeadParser::BodyFraming::kNone);
 }
 
 // Random chunkings of random data decode back to it, fed in random pieces.

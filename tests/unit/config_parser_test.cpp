@@ -49,6 +49,11 @@ Config NonDefault() {
   c.port = 0;
   c.echo_enabled = false;
   c.cors_origin = "https://app.example.com";
+  c.allowed_hosts = {"notify.example.com", "box.lan:8080"};
+  c.allowed_origins = {"https://app.example.com"};
+  c.trusted_proxies = {"10.0.0.0/8", "fd00::/8", "192.0.2.1"};
+  c.keepalive_timeout_s = 2.5;
+  c.max_requests_per_connection = 7;
   c.heartbeat_interval_s = 0.25;
   c.heartbeat_timeout_s = 7.5;
   c.max_connections = 12;
@@ -62,6 +67,7 @@ Config NonDefault() {
   c.connection_burst = 7;
   c.publish_rate = 0;
   c.publish_burst = 1000000;
+  c.max_connections_per_address = 0;
   c.log_level = LogLevel::kDebug;
   return c;
 }
@@ -121,6 +127,11 @@ listen = "::1"
 port = 0
 echo = false
 cors_origin = "https://app.example.com"
+allowed_hosts = ["notify.example.com", "box.lan:8080"]
+allowed_origins = ["https://app.example.com"]
+trusted_proxies = ["10.0.0.0/8", "fd00::/8", "192.0.2.1"]
+keepalive_timeout = 2.5
+max_requests_per_connection = 7
 
 [heartbeat]
 interval = 0.25
@@ -138,6 +149,7 @@ connection_rate = 0.5
 connection_burst = 7
 publish_rate = 0
 publish_burst = 1000000
+max_connections_per_address = 0
 
 [log]
 level = "debug"
@@ -363,7 +375,13 @@ INSTANTIATE_TEST_SUITE_P(
                   "(0..1000000)"},
         RangeCase{"limits", "connection_burst", "0", "1", "1000000", "1000001", "(1..1000000)"},
         RangeCase{"limits", "publish_rate", "-1", "0", "1000000", "1000001", "(0..1000000)"},
-        RangeCase{"limits", "publish_burst", "0", "1", "1000000", "1000001", "(1..1000000)"}));
+        RangeCase{"limits", "publish_burst", "0", "1", "1000000", "1000001", "(1..1000000)"},
+        RangeCase{"limits", "max_connections_per_address", "-1", "0", "1000000", "1000001",
+                  "(0..1000000)"},
+        RangeCase{"server", "keepalive_timeout", "0.09", "0.1", "3600", "3600.5",
+                  "(0.1..3600)"},
+        RangeCase{"server", "max_requests_per_connection", "0", "1", "1000000", "1000001",
+                  "(1..1000000)"}));
 
 TEST(ConfigParserTest, OutOfRangeMessage) {
   EXPECT_EQ(ParseError("[server]\n\n\n\nport = 70000\n"),
@@ -414,6 +432,57 @@ TEST(ConfigParserTest, BadCorsOrigin) {
             "notifyd.conf:2: server.cors_origin: \"a\\u0000b\" contains a control character");
   EXPECT_EQ(ParseError("[server]\ncors_origin = \"a\\tb\"\n"),
             "notifyd.conf:2: server.cors_origin: \"a\\tb\" contains a control character");
+}
+
+TEST(ConfigParserTest, ListsAreChecked) {
+  EXPECT_EQ(ParseError("[server]\nallowed_hosts = \"localhost\"\n"),
+            "notifyd.conf:2: server.allowed_hosts: expected an array, got a string");
+  EXPECT_EQ(ParseError("[server]\nallowed_origins = [1]\n"),
+            "notifyd.conf:2: server.allowed_origins: expected strings, got an integer");
+  EXPECT_EQ(ParseOk("[server]\ntrusted_proxies = []\n").trusted_proxies,
+            std::vector<std::string>{});
+  EXPECT_EQ(ParseOk("[server]\nallowed_hosts = [\"[::2]:80\", \"a.example\"]\n").allowed_hosts,
+            (std::vector<std::string>{"[::2]:80", "a.example"}));
+}
+
+// A bad entry of a multi-line list is reported at its own line.
+TEST(ConfigParserTest, BadTrustedProxyHasItsLine) {
+  EXPECT_EQ(ParseError("[server]\ntrusted_proxies = [\n  \"10.0.0.0/8\",\n  \"10.0.0.0/33\",\n]\n"),
+            "notifyd.conf:4: server.trusted_proxies: \"10.0.0.0/33\": the prefix length after "
+            "'/' must be 0..32");
+  for (const char* bad : {"", "proxy.lan", "10.0.0.0/", "10.0.0.0/8x", "::1/129", "1.2.3/24",
+                          "10.0.0.0/-1", "::ffff:10.0.0.0/95", "10.0.0.0 /8"}) {
+    const std::string error =
+        ParseError(std::string("[server]\ntrusted_proxies = [\"") + bad + "\"]\n");
+    EXPECT_TRUE(StartsWith(error, "notifyd.conf:2: server.trusted_proxies: \"")) << bad << error;
+  }
+  for (const char* good : {"0.0.0.0/0", "::/0", "192.0.2.1", "2001:db8::/32",
+                           "::ffff:10.0.0.0/104", "127.0.0.1/8"}) {
+    EXPECT_EQ(ParseError(std::string("[server]\ntrusted_proxies = [\"") + good + "\"]\n"), "")
+        << good;
+  }
+}
+
+TEST(ConfigParserTest, BadAllowedHostOrOrigin) {
+  for (const char* bad : {"", "a b", "evil.example/path", "user@host", "host:", "host:abc",
+                          "[::1", "host:123456"}) {
+    const std::string error =
+        ParseError(std::string("[server]\nallowed_hosts = [\"") + bad + "\"]\n");
+    EXPECT_TRUE(StartsWith(error, "notifyd.conf:2: server.allowed_hosts: ")) << bad << error;
+    EXPECT_NE(error.find("is not a host name"), std::string::npos) << error;
+  }
+  for (const char* bad : {"app.example.com", "https://app.example.com/", "ftp://a.example",
+                          "HTTPS://a.example", "https://", "https://a.example/x", "*"}) {
+    const std::string error =
+        ParseError(std::string("[server]\nallowed_origins = [\"") + bad + "\"]\n");
+    EXPECT_TRUE(StartsWith(error, "notifyd.conf:2: server.allowed_origins: ")) << bad << error;
+    EXPECT_NE(error.find("is not an origin"), std::string::npos) << error;
+  }
+  EXPECT_TRUE(StartsWith(ParseError("[server]\nallowed_origins = [\"null\"]\n"),
+                         "notifyd.conf:2: server.allowed_origins: \"null\" cannot be allowed"));
+  EXPECT_EQ(ParseError("[server]\nallowed_origins = [\"http://localhost:3000\", "
+                       "\"https://[::1]\"]\n"),
+            "");
 }
 
 TEST(ConfigParserTest, SyntaxErrorHasItsLine) {
@@ -484,7 +553,7 @@ TEST(ConfigParserTest, ShippedConfigSetsEveryKey) {
     EXPECT_NE(shipped.find("\n" + key), std::string::npos) << key;
     ++keys;
   }
-  EXPECT_EQ(keys, 18);
+  EXPECT_EQ(keys, 24);
 }
 
 TEST(ConfigParserTest, FormatConfigRoundTrips) {
@@ -510,6 +579,11 @@ TEST(ConfigParserTest, FormatConfigListsEveryKeyBySection) {
             "port = 8080\n"
             "echo = true\n"
             "cors_origin = \"*\"\n"
+            "allowed_hosts = []\n"
+            "allowed_origins = []\n"
+            "trusted_proxies = [\"127.0.0.0/8\", \"::1/128\"]\n"
+            "keepalive_timeout = 15.0\n"
+            "max_requests_per_connection = 1000\n"
             "\n"
             "[heartbeat]\n"
             "interval = 30.0\n"
@@ -527,6 +601,7 @@ TEST(ConfigParserTest, FormatConfigListsEveryKeyBySection) {
             "connection_burst = 100\n"
             "publish_rate = 50.0\n"
             "publish_burst = 100\n"
+            "max_connections_per_address = 1000\n"
             "\n"
             "[auth]\n"
             "# no tokens: /ws is open, the API answers loopback peers only\n"
@@ -665,6 +740,24 @@ TEST(ConfigTest, EqualityComparesEveryField) {
   EXPECT_NE(c, base);
   c = base;
   c.log_level = LogLevel::kOff;
+  EXPECT_NE(c, base);
+  c = base;
+  c.allowed_hosts = {"a"};
+  EXPECT_NE(c, base);
+  c = base;
+  c.allowed_origins = {"http://a"};
+  EXPECT_NE(c, base);
+  c = base;
+  c.trusted_proxies.clear();
+  EXPECT_NE(c, base);
+  c = base;
+  c.keepalive_timeout_s = 1;
+  EXPECT_NE(c, base);
+  c = base;
+  c.max_requests_per_connection = 1;
+  EXPECT_NE(c, base);
+  c = base;
+  c.max_connections_per_address = 0;
   EXPECT_NE(c, base);
 }
 

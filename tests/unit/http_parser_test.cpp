@@ -350,11 +350,21 @@ TEST(HttpHeadParserErrorTest, NonVisibleTargetCharIs400) {
   });
 }
 
+TEST(HttpHeadParserTest, HigherMinorVersionIsServedAsHttp11) {
+  for (const char* version : {"1.2", "1.9"}) {
+    HttpHeadParser parser;
+    size_t consumed;
+    std::string head = std::string("GET / HTTP/") + version + "\r\nHost: a\r\n\r\n";
+    ASSERT_EQ(FeedOnce(parser, head, &consumed), State::kDone) << version;
+    EXPECT_EQ(parser.version_minor(), 1) << version;
+    EXPECT_TRUE(parser.keep_alive()) << version;
+  }
+}
+
 TEST(HttpHeadParserErrorTest, OtherHttpVersionIs505) {
   ExpectErrors({
       {"2.0", "GET / HTTP/2.0\r\n\r\n", 505},
       {"0.9", "GET / HTTP/0.9\r\n\r\n", 505},
-      {"1.2", "GET / HTTP/1.2\r\n\r\n", 505},
       {"3.0", "GET / HTTP/3.0\r\n\r\n", 505},
   });
   HttpHeadParser parser;
