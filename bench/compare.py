@@ -32,6 +32,9 @@ NOTIFYD_CONF = """[server]
 listen = "127.0.0.1"
 port = {port}
 echo = false
+# the same keep-alive settings as nginx's below
+keepalive_timeout = 300
+max_requests_per_connection = 1000000
 [heartbeat]
 interval = 30
 timeout = 60
@@ -53,7 +56,8 @@ level = "warn"
 # not enough"); the open-files limit stays 20000, as for notifyd. Nchan keeps no message
 # history (notifyd has none) and new subscribers start at the next message.
 # Publishers keep their connections: keepalive_requests high enough that nginx
-# never closes one during a run (its default, 1000, would add a reconnect).
+# never closes one during a run (its default, 1000, would add a reconnect);
+# notifyd gets the same two settings.
 NGINX_CONF = """load_module {module};
 worker_processes 1;
 worker_rlimit_nofile 20000;
