@@ -5,9 +5,12 @@
 # and divides the instructions by the deliveries (SUBS x PUBLISHES, each checked
 # as received). Machine noise does not change the figure: compare it between
 # commits. Also prints the top functions by inclusive cost.
+# --scenario publish: instructions per HTTP publish instead, with 16 keep-alive
+# publishers (as wrk -t1 -c16) for SECONDS and no subscriber.
 #
 #   bench/callgrind.sh [--build DIR] [--subs 1000] [--publishes 100]
 #                      [--target notifyd|nchan] [--out DIR] [--port 18700]
+#                      [--scenario fanout|publish] [--seconds 5]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +20,8 @@ publishes=100
 target=notifyd
 out=""
 port=18700
+scenario=fanout
+seconds=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -25,7 +30,9 @@ while [ $# -gt 0 ]; do
     --target) target=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --scenario) scenario=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "callgrind.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -102,15 +109,29 @@ if [ "$up" != 1 ]; then
   exit 1
 fi
 
-"$bench" --target "$target" --port "$port" --pid "$vpid" fanout --subs "$subs" --saturate \
-  --publishes "$publishes" --workers 2 \
-  --hook-before "callgrind_control -z $vpid >/dev/null 2>&1" \
-  --hook-after "callgrind_control -d $vpid >/dev/null 2>&1" > "$out/bench.json"
+hooks=(--hook-before "callgrind_control -z $vpid >/dev/null 2>&1"
+       --hook-after "callgrind_control -d $vpid >/dev/null 2>&1")
+if [ "$scenario" = publish ]; then
+  "$bench" --target "$target" --port "$port" --pid "$vpid" publish --subs 0 --keepalive \
+    --concurrency 16 --duration "$seconds" "${hooks[@]}" > "$out/bench.json"
+else
+  "$bench" --target "$target" --port "$port" --pid "$vpid" fanout --subs "$subs" --saturate \
+    --publishes "$publishes" --workers 2 "${hooks[@]}" > "$out/bench.json"
+fi
 cleanup
 trap - EXIT
 
 dump=$(ls -t "$out"/callgrind.out.* 2>/dev/null | grep -v '\.0$' | head -1 || true)
 [ -n "$dump" ] || dump=$(ls -t "$out"/callgrind.out* | head -1)
+if [ "$scenario" = publish ]; then
+  ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p; s/^totals: *\([0-9]*\).*/\1/p' "$dump" | head -1)
+  ok=$(sed -n 's/.*"publish_ok":\([0-9.e+]*\).*/\1/p' "$out/bench.json")
+  python3 -c "import sys; ir, ok = float(sys.argv[1]), float(sys.argv[2]); print(f'{sys.argv[3]}: {ir:,.0f} instructions for {ok:,.0f} keep-alive publishes = {ir / max(ok, 1):,.0f} instructions per publish')" "$ir" "$ok" "$target"
+  echo "dump: $dump"
+  "$here/callgrind_calls.py" "$dump" "$ok" malloc free recv sendmsg writev epoll_ctl epoll_wait \
+    | sed 's/per delivery/per publish/'
+  exit 0
+fi
 received=$(sed -n 's/.*"received":\([0-9.e+]*\).*/\1/p' "$out/bench.json")
 ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p; s/^totals: *\([0-9]*\).*/\1/p' "$dump" | head -1)
 python3 - "$ir" "$received" "$subs" "$publishes" "$target" <<'EOF'

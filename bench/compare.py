@@ -6,7 +6,9 @@ ports under a temporary directory, runs every scenario of notifyd-bench against
 each in alternation (a fresh server for every run), and prints every figure for
 both with the ratio notifyd/Nchan (medians of --reps repetitions). Writes
 results.json (every raw run), results.md (the table) and fanout.dat (the plot
-data) into --out.
+data) into --out. With wrk installed, the keep-alive publish row without
+subscribers is measured a second time with `wrk -t1 -c16` (bench/wrk-publish.lua)
+on the same server, as a cross-check of notifyd-bench's own client.
 
     bench/compare.py --build build            # full run, ~12 minutes
     bench/compare.py --build build --quick    # ~1.5 minutes, for CI
@@ -30,6 +32,9 @@ NOTIFYD_CONF = """[server]
 listen = "127.0.0.1"
 port = {port}
 echo = false
+# the same keep-alive settings as nginx's below
+keepalive_timeout = 300
+max_requests_per_connection = 1000000
 [heartbeat]
 interval = 30
 timeout = 60
@@ -50,6 +55,9 @@ level = "warn"
 # (with 20000 it refused ~250 of 19,000 subscribers: "worker_connections are
 # not enough"); the open-files limit stays 20000, as for notifyd. Nchan keeps no message
 # history (notifyd has none) and new subscribers start at the next message.
+# Publishers keep their connections: keepalive_requests high enough that nginx
+# never closes one during a run (its default, 1000, would add a reconnect);
+# notifyd gets the same two settings.
 NGINX_CONF = """load_module {module};
 worker_processes 1;
 worker_rlimit_nofile 20000;
@@ -60,6 +68,8 @@ error_log {dir}/error.log warn;
 events {{ worker_connections 40000; multi_accept on; }}
 http {{
   access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
   client_body_temp_path {dir}/tmp/body;
   proxy_temp_path {dir}/tmp/proxy;
   fastcgi_temp_path {dir}/tmp/fastcgi;
@@ -173,6 +183,25 @@ def run_bench(args, kind, port, pid, scenario, extra):
     return json.loads(lines[-1])
 
 
+def run_wrk(args, kind, port, seconds):
+    """wrk -t1 -c16 with bench/wrk-publish.lua on the same server, no subscribers:
+    a second client for the keep-alive row. publishes/s, or None on errors."""
+    path = "/pub/pub0" if kind == "nchan" else "/api/notify/pub0"
+    cmd = [args.wrk, "-t1", "-c16", f"-d{seconds}s", "-s", os.path.join(HERE, "wrk-publish.lua"),
+           f"http://127.0.0.1:{port}{path}"]
+    log("  $ wrk", " ".join(cmd[1:]))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=int(seconds) + 60)
+    rate = [l.split()[1] for l in p.stdout.splitlines() if l.startswith("Requests/sec:")]
+    errors = [l for l in p.stdout.splitlines()
+              if l.startswith("Non-2xx") or (l.startswith("errors:") and l != "errors: connect 0 "
+                                             "read 0 write 0 status 0 timeout 0")]
+    if p.returncode != 0 or not rate or errors:
+        log("    wrk failed:", p.stdout.strip().replace("\n", " | "))
+        return None
+    return float(rate[0])
+
+
 def plan(quick):
     """(key, scenario, args, figures) -- figures: [(field, label, better)]"""
     lat = [("lat_p50_ms", "p50 latency ms", "low"), ("lat_p99_ms", "p99 latency ms", "low"),
@@ -199,11 +228,19 @@ def plan(quick):
               [("deliveries_per_s", "deliveries/s", "high")] + cpu +
               [("lat_p99_ms", "p99 latency ms", "low")] + loss))
     dur = "2" if quick else "5"
+    pub = [("publishes_per_s", "publishes/s", "high"),
+           ("cpu_us_per_publish", "server CPU us per publish", "low"),
+           ("cpu_ksoftirqd_us_per_publish", "server + ksoftirqd CPU us per publish", "low")]
+    # 16 persistent connections on one thread, as wrk -t1 -c16 (issue 9), then
+    # the old rows: 4 threads, a new connection per publish.
     for s in (0, 100):
-        p.append((f"publish {s} subs", "publish",
-                  ["--subs", str(s), "--duration", dur, "--concurrency", "4"],
-                  [("publishes_per_s", "publishes/s", "high"),
-                   ("cpu_us_per_publish", "server CPU us per publish", "low")] + loss))
+        wrk = [("wrk_publishes_per_s", "publishes/s, wrk -t1 -c16 (cross-check)", "high")]
+        p.append((f"publish keep-alive {s} subs", "publish",
+                  ["--subs", str(s), "--duration", dur, "--concurrency", "16", "--keepalive"],
+                  pub + (wrk if s == 0 else []) + loss))
+    for s in (0, 100):
+        p.append((f"publish close {s} subs", "publish",
+                  ["--subs", str(s), "--duration", dur, "--concurrency", "4"], pub + loss))
     rounds, conns = (3, 1000) if quick else (6, 2000)
     p.append((f"churn {rounds}x{conns}", "churn",
               ["--rounds", str(rounds), "--conns", str(conns), "--channels", "100"],
@@ -238,6 +275,9 @@ def main():
     ap.add_argument("--out", default=None, help="results directory (default: a new temp dir)")
     ap.add_argument("--port-base", type=int, default=18500)
     ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    ap.add_argument("--wrk", default=shutil.which("wrk") or "",
+                    help="wrk binary for the cross-check of the keep-alive row, '' to skip "
+                         "(default: wrk on PATH)")
     args = ap.parse_args()
     args.notifyd = os.path.join(args.build, "notifyd")
     args.bench = os.path.join(args.build, "bench", "notifyd-bench")
@@ -266,6 +306,9 @@ def main():
                     pid = srv.start()
                     try:
                         r = run_bench(args, kind, srv.port, pid, scen, extra)
+                        if args.wrk and key == "publish keep-alive 0 subs":
+                            r["wrk_publishes_per_s"] = run_wrk(args, kind, srv.port,
+                                                               extra[extra.index("--duration") + 1])
                     finally:
                         srv.stop()
                     raw.setdefault(key, {}).setdefault(kind, []).append(r)
@@ -289,7 +332,7 @@ def main():
     table = "\n".join(md)
     print(table)
 
-    # ---- targets of issue 5 (only where the full run measured them) --------
+    # ---- targets of issues 5 and 9 (only where the run measured them) ------
     def get(key, field, kind):
         return median([r.get(field) for r in raw.get(key, {}).get(kind, [])]) if key in raw else None
 
@@ -317,6 +360,11 @@ def main():
     check("p99 latency at 1,000 subscribers x 20/s no worse than Nchan",
           get("fanout 1000x20/s", "lat_p99_ms", "notifyd"),
           get("fanout 1000x20/s", "lat_p99_ms", "nchan"), lambda n, c: n <= c)
+    for s in (0, 100):
+        check(f"publishes/s with keep-alive, {s} subs: notifyd >= 1.5x Nchan",
+              get(f"publish keep-alive {s} subs", "publishes_per_s", "notifyd"),
+              get(f"publish keep-alive {s} subs", "publishes_per_s", "nchan"),
+              lambda n, c: n >= 1.5 * c)
     total_loss = {k: sum((r.get("loss") or 0) + (r.get("publish_errors") or 0)
                          for runs in raw.values() for r in runs.get(k, []))
                   for k in ("notifyd", "nchan")}
@@ -329,7 +377,7 @@ def main():
             if n is not None:
                 checks.append(f"- {'PASS' if abs(n) <= 5 else 'FAIL'} churn RSS within 5 % of round 2: "
                               f"notifyd {fmt(n)} %, Nchan {fmt(c)} %")
-    print("\nTargets (issue 5):")
+    print("\nTargets (issues 5 and 9):")
     print("\n".join(checks))
     print(f"\n{reps} repetition(s), {elapsed:.0f} s; raw results in {out}/results.json")
 
@@ -338,7 +386,7 @@ def main():
         json.dump({"reps": reps, "quick": args.quick, "elapsed_s": elapsed,
                    "uname": os.uname().release, "nproc": os.cpu_count(), "runs": raw}, f, indent=1)
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(table + "\n\nTargets (issue 5):\n" + "\n".join(checks) + "\n")
+        f.write(table + "\n\nTargets (issues 5 and 9):\n" + "\n".join(checks) + "\n")
     with open(os.path.join(out, "fanout.dat"), "w") as f:
         f.write("# subs  notifyd: p50 p99 max cpu_s_per_M   nchan: p50 p99 max cpu_s_per_M\n")
         for key, scen, extra, _ in steps:

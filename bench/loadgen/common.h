@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -118,10 +119,44 @@ struct PublishResult {
   long delivered = -1;  // notifyd "delivered", Nchan "active subscribers"
 };
 
-/// One HTTP POST on a fresh connection (no keep-alive, as notifyd closes after
-/// each response). Times out after timeout_ms.
+/// One HTTP POST on a fresh connection, `Connection: close`, read to EOF.
+/// Times out after timeout_ms.
 PublishResult PublishOnce(const Target& t, const std::string& channel, const std::string& json,
                           int timeout_ms = 10000);
+
+/// What ParseResponse found at the front of a connection's bytes.
+struct ResponseParse {
+  bool complete = false;  // a whole response: status, headers and body
+  bool bad = false;       // not an HTTP/1.x response
+  bool close = false;     // the server closes after it (Connection: close, HTTP/1.0, EOF body)
+  size_t consumed = 0;    // its length in bytes, when complete
+};
+
+/// Parses one HTTP/1.x response (body by Content-Length, chunked, or up to
+/// EOF when at_eof) and fills r when it is complete.
+ResponseParse ParseResponse(const std::string& in, bool at_eof, PublishResult* r);
+
+struct KeepAliveOptions {
+  int connections = 16;
+  uint64_t end_ns = 0;                     // no new request from then on
+  std::function<std::string()> make_body;  // the JSON of the next publish
+};
+
+struct KeepAliveStats {
+  uint64_t ok = 0, errors = 0;
+  uint64_t connections = 0;    // TCP connections opened
+  uint64_t server_closes = 0;  // responses that closed their connection
+  uint64_t retries = 0;        // requests sent again after the server closed an idle connection
+  uint64_t delivered = 0;      // sum of the reported deliveries
+  int first_error_status = 0;
+  uint64_t end_ns = 0;         // when the last in-flight response arrived
+};
+
+/// `connections` persistent HTTP/1.1 connections on one epoll loop (as
+/// `wrk -t1 -c16`), each with one POST in flight, until end_ns; then waits
+/// (at most 10 s) for the responses in flight.
+KeepAliveStats RunKeepAlive(const Target& t, const std::string& channel,
+                            const KeepAliveOptions& o);
 
 /// Server process accounting (the process and all its descendants).
 struct ProcSample {

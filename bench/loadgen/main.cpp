@@ -34,7 +34,9 @@ const char kUsage[] =
     "  idle     --conns N [--channels 100]        connect N subscribers, RSS per connection\n"
     "  fanout   --subs S --rate P --duration T    S subscribers on one channel, P publishes/s\n"
     "           [--saturate --publishes N]        or N publishes back-to-back (one in flight)\n"
-    "  publish  --subs S --duration T [--concurrency K]   HTTP publishes/s\n"
+    "  publish  --subs S --duration T [--concurrency K]   HTTP publishes/s, K connections\n"
+    "           [--keepalive]   K persistent connections on one thread (as wrk -t1 -cK);\n"
+    "                           without it K threads, a new connection per publish\n"
     "  churn    --rounds R --conns N [--channels 100]     connect+subscribe+close rounds\n"
     "options: --workers W  --payload BYTES (body size, default 100)  --host 127.0.0.1\n"
     "         --hook-before CMD  --hook-after CMD  (run by sh around the measured publishes)\n";
@@ -48,6 +50,7 @@ struct Args {
   int workers = 0, concurrency = 4;
   size_t payload = 100;
   bool saturate = false;
+  bool keepalive = false;
   std::string hook_before, hook_after;
 };
 
@@ -96,6 +99,8 @@ Args Parse(int argc, char** argv) {
       a.payload = static_cast<size_t>(atol(val().c_str()));
     } else if (k == "--saturate") {
       a.saturate = true;
+    } else if (k == "--keepalive") {
+      a.keepalive = true;
     } else if (k == "--hook-before") {
       a.hook_before = val();
     } else if (k == "--hook-after") {
@@ -377,44 +382,74 @@ int Fanout(const Args& a, Out& o) {
   return (expected == st.received && errors == 0) ? 0 : 1;
 }
 
-int Publish(const Args& a, Out& o) {
-  Pool pool(a.target, a.subs, 1, "pub", a.workers);
-  Reply r;
-  if (!pool.empty()) r = OpenAll(pool, a.subs, "publish");
-  const std::string ch = "pub0";
-  std::atomic<uint64_t> ok{0}, errors{0}, seq{1};
-  ProcSample c0 = SampleProc(a.pid);
-  const uint64_t t0 = NowNs();
-  const uint64_t end = t0 + static_cast<uint64_t>(a.duration * 1e9);
+// Publishes for the duration: K threads with a new connection per publish, or
+// K persistent connections on one thread. Fills ok/errors, returns the end time.
+uint64_t PublishFor(const Args& a, const std::string& ch, uint64_t end, uint64_t* ok,
+                    uint64_t* errors, Out& o) {
+  std::atomic<uint64_t> seq{1};
+  if (a.keepalive) {
+    KeepAliveOptions ko;
+    ko.connections = a.concurrency;
+    ko.end_ns = end;
+    ko.make_body = [&] { return MakeBody(seq++, NowNs(), a.payload); };
+    KeepAliveStats k = RunKeepAlive(a.target, ch, ko);
+    *ok = k.ok;
+    *errors = k.errors;
+    o.N("connections_opened", static_cast<double>(k.connections));
+    o.N("server_closes", static_cast<double>(k.server_closes));
+    o.N("retries", static_cast<double>(k.retries));
+    o.N("first_error_status", k.first_error_status);
+    return k.end_ns;
+  }
+  std::atomic<uint64_t> good{0}, bad{0};
   std::vector<std::thread> th;
   for (int k = 0; k < a.concurrency; ++k) {
     th.emplace_back([&] {
       // Bounded by the deadline.
       while (NowNs() < end) {
         PublishResult p = PublishOnce(a.target, ch, MakeBody(seq++, NowNs(), a.payload));
-        (p.ok ? ok : errors)++;
+        (p.ok ? good : bad)++;
       }
     });
   }
   for (auto& t : th) t.join();
-  const uint64_t t1 = NowNs();
+  *ok = good.load();
+  *errors = bad.load();
+  return NowNs();
+}
+
+int Publish(const Args& a, Out& o) {
+  Pool pool(a.target, a.subs, 1, "pub", a.workers);
+  Reply r;
+  if (!pool.empty()) r = OpenAll(pool, a.subs, "publish");
+  const std::string ch = "pub0";
+  Hook(a.hook_before);
+  ProcSample c0 = SampleProc(a.pid);
+  const uint64_t t0 = NowNs();
+  uint64_t ok = 0, errors = 0;
+  const uint64_t t1 = PublishFor(a, ch, t0 + static_cast<uint64_t>(a.duration * 1e9), &ok,
+                                 &errors, o);
   ProcSample c1 = SampleProc(a.pid);
+  Hook(a.hook_after);
   uint64_t received = 0;
-  const uint64_t expected = ok.load() * r.ready;
+  const uint64_t expected = ok * r.ready;
   if (!pool.empty()) pool.WaitReceived(expected, 5, 60, &received);
   o.N("subs", a.subs);
   o.N("ready", r.ready);
+  o.S("mode", a.keepalive ? "keepalive" : "close");
   o.N("concurrency", a.concurrency);
-  o.N("publish_ok", static_cast<double>(ok.load()));
-  o.N("publish_errors", static_cast<double>(errors.load()));
-  o.N("publishes_per_s", ok.load() / ((t1 - t0) / 1e9));
+  o.N("publish_ok", static_cast<double>(ok));
+  o.N("publish_errors", static_cast<double>(errors));
+  o.N("publishes_per_s", ok / ((t1 - t0) / 1e9));
   o.N("server_cpu_s", c1.cpu_s - c0.cpu_s);
-  o.N("cpu_us_per_publish", ok.load() ? (c1.cpu_s - c0.cpu_s) / ok.load() * 1e6 : NAN);
+  o.N("cpu_us_per_publish", ok ? (c1.cpu_s - c0.cpu_s) / ok * 1e6 : NAN);
+  const double softirqd = c1.ksoftirqd_s - c0.ksoftirqd_s;
+  o.N("cpu_ksoftirqd_us_per_publish", ok ? (c1.cpu_s - c0.cpu_s + softirqd) / ok * 1e6 : NAN);
   o.N("expected", static_cast<double>(expected));
   o.N("received", static_cast<double>(received));
   o.N("loss", static_cast<double>(expected > received ? expected - received : 0));
   if (!pool.empty()) pool.All(kClose);
-  return errors.load() == 0 && received >= expected ? 0 : 1;
+  return errors == 0 && received >= expected ? 0 : 1;
 }
 
 int Churn(const Args& a, Out& o) {
