@@ -222,12 +222,9 @@ void HttpExchange::OnDrained() {
 
 void HttpExchange::Shutdown() {
   if (closing_) return;
-  if (connection_.queued() == 0 && !in_request_) {
+  // Idle, or a half-read request that will not be answered: close now.
+  if (in_request_ || connection_.queued() == 0) {
     connection_.Destroy();
-    return;
-  }
-  if (in_request_) {
-    connection_.Destroy();  // a half-read request will not be answered
     return;
   }
   closing_ = true;

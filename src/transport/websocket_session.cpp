@@ -77,7 +77,7 @@ void WebSocketSession::SendText(std::string_view text) { SendFrame(Opcode::kText
 
 void WebSocketSession::SendFrame(Opcode opcode, std::string_view payload) {
   if (close_sent_ || connection_.closed()) return;
-  if (!Admit(payload.size() + 14)) return;
+  if (!Admit(payload.size() + wire::kMaxFrameHeader)) return;
   connection_.Queue(std::make_shared<const std::string>(wire::EncodeFrame(opcode, payload)));
 }
 
