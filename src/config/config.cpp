@@ -23,7 +23,9 @@ auto Fields(const Config& c) {
                   c.max_subscriptions_per_client, c.max_name_bytes, c.shutdown_timeout_s,
                   c.max_queued_bytes_per_client, c.connection_rate, c.connection_burst,
                   c.publish_rate, c.publish_burst, c.max_connections_per_address,
-                  c.subscribe_token, c.publish_tokens, c.admin_tokens, c.log_level);
+                  c.subscribe_token, c.publish_tokens, c.admin_tokens, c.history_store,
+                  c.history_path, c.history_size, c.history_ttl_s, c.history_sync,
+                  c.history_recover_max, c.log_level);
 }
 
 // PORT as the seed reads it, but strict: only decimal digits, 0..65535.

@@ -36,6 +36,12 @@ bool operator!=(const AccessToken& a, const AccessToken& b);
 inline constexpr size_t kMinTokenBytes = 16;
 inline constexpr size_t kMaxTokenBytes = 4096;
 
+/// [history] store.
+enum class HistoryStore { kMemory, kSqlite };
+/// [history] sync: "commit" answers and delivers after COMMIT; "batch" at
+/// once, committed within 100 ms.
+enum class HistorySync { kCommit, kBatch };
+
 struct Config {
   // [server]
   std::string listen_address = "0.0.0.0";  ///< IPv4 or IPv6 literal to bind ("::" for both).
@@ -83,6 +89,14 @@ struct Config {
   AccessToken subscribe_token;  ///< When set, /ws and /ws/echo need it (or an admin token).
   std::vector<AccessToken> publish_tokens;  ///< [[auth.publish]]: publish to their channels.
   std::vector<AccessToken> admin_tokens;    ///< [[auth.admin]]: publish anywhere, read /api/*.
+
+  // [history]: positions are always counted; this says what is kept and where.
+  HistoryStore history_store = HistoryStore::kMemory;  ///< "memory" or "sqlite".
+  std::string history_path;        ///< The SQLite file (store = "sqlite"; required then).
+  uint32_t history_size = 100;     ///< Notifications kept per channel, 0..100000.
+  double history_ttl_s = 86400;    ///< Seconds a notification is kept, 1..31536000.
+  HistorySync history_sync = HistorySync::kCommit;  ///< "commit" or "batch".
+  uint32_t history_recover_max = 1000;  ///< Most notifications one resume replays, 1..100000.
 
   // [log]
   LogLevel log_level = LogLevel::kInfo;  ///< trace, debug, info, warn, error, critical, off.

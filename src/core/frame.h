@@ -1,6 +1,7 @@
 // A text frame encoded once and shared by every recipient of a publish.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -8,17 +9,26 @@ namespace notifyd::core {
 
 struct Frame {
   explicit Frame(std::string t) : text(std::move(t)) {}
+  Frame(std::string t, std::string position_id, uint64_t position_seq)
+      : text(std::move(t)), id(std::move(position_id)), seq(position_seq) {}
   /// The JSON text, valid UTF-8.
   const std::string text;
-  /// The transport's own prepared form of `text` (the encoded frame),
-  /// built by the first recipient and reused by the rest. The core never
-  /// looks inside; everything runs on the one event-loop thread.
+  /// A notification's position "E:N" (its `id`, the SSE `id:` line); empty
+  /// for frames that are not notifications.
+  const std::string id;
+  const uint64_t seq = 0;
+  /// The transport's own prepared forms of `text` (the encoded WebSocket
+  /// frame, the SSE event), built by the first recipient of each kind and
+  /// reused by the rest. The core never looks inside; everything runs on the
+  /// one event-loop thread.
   mutable std::shared_ptr<const void> prepared;
+  mutable std::shared_ptr<const void> prepared_sse;
 };
 
 using FramePtr = std::shared_ptr<const Frame>;
 
-/// What the hub delivers to: a WebSocket session implements it, tests use fakes.
+/// What the hub delivers to: a WebSocket session or an SSE stream implements
+/// it, tests use fakes.
 class Subscriber {
  public:
   virtual ~Subscriber() = default;
