@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/broker.h"
 #include "core/clock.h"
+#include "core/history.h"
 #include "core/counters.h"
 #include "core/hub.h"
 #include "core/rate_limiter.h"
@@ -69,6 +71,27 @@ class Api {
   /// without a valid token when [auth] requires a subscribe token (taken from
   /// "Authorization: Bearer" or ?token=), 403 for a publish token.
   std::optional<Response> AuthorizeSubscribe(const Request& request);
+  /// A server-sent events request (GET /api/events/{channel}) accepted by
+  /// OpenEvents: the channel and where to resume (Last-Event-ID, else ?since=).
+  struct EventsStart {
+    std::string channel;
+    std::optional<core::Position> since;
+  };
+  /// True when `request` asks for a server-sent events stream (GET or HEAD
+  /// on /api/events/{channel}); the transport then calls OpenEvents instead
+  /// of Handle.
+  bool IsEventsRequest(const Request& request) const;
+  /// Decides on an events request: nullopt and *start filled when the stream
+  /// may begin (the transport then admits it as a connection, sends the
+  /// 200 head from EventsHead() and runs the stream); else the refusal with
+  /// the common headers (400 bad channel or since, 401/403 as for a
+  /// WebSocket subscribe).
+  std::optional<Response> OpenEvents(const Request& request, EventsStart* start);
+  /// The head of a 200 event stream: Content-Type: text/event-stream,
+  /// Cache-Control: no-store, X-Accel-Buffering: no, and the common headers;
+  /// no body length (the stream ends when the connection does).
+  Response EventsHead() const;
+
   /// Adds the headers every response carries (CORS); for responses made
   /// outside Handle, such as a refused WebSocket upgrade.
   void AddCommonHeaders(Response* response) const;

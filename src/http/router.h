@@ -13,6 +13,11 @@ namespace notifyd::http {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+struct Response;
+/// Answers a request later, on the loop thread. Calling it after the
+/// connection has gone does nothing.
+using Completion = std::function<void(Response)>;
+
 struct Request {
   std::string method;        ///< "GET", "POST", ...
   std::string path;          ///< Without the query string, still percent-encoded.
@@ -22,6 +27,11 @@ struct Request {
   std::string peer_address;  ///< The TCP peer: "127.0.0.1", "::1", ... (a proxy's, if proxied)
   std::string host;          ///< Host header, or the authority of an absolute-form target.
   int version_minor = 1;     ///< 1 for HTTP/1.1, 0 for HTTP/1.0.
+  /// Set by the transport: a handler that cannot answer at once (a publish
+  /// waiting for its commit) calls it once to get the Completion that will
+  /// carry the answer, and returns Response::Deferred(). Empty where no
+  /// later answer is possible.
+  std::function<Completion()> defer;
 
   /// The first header named `name` (case-insensitive), or "" when absent.
   std::string_view Header(std::string_view name) const;
@@ -32,6 +42,10 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+
+  /// The placeholder a handler returns after taking request.defer().
+  static Response Deferred() { return Response{0, {}, {}}; }
+  bool deferred() const { return status == 0; }
 
   /// Replaces or adds a header.
   void SetHeader(std::string name, std::string value);
