@@ -26,7 +26,7 @@ Daemon::Daemon(config::Config config, ConfigSource source)
       api_(hub_, clock_, counters_, [this] { return StatsExtra(); }),
       session_api_(hub_, clock_, counters_),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
-      server_(io_, hub_, api_, session_api_, clock_, counters_),
+      server_(io_, hub_, broker_, api_, session_api_, clock_, counters_),
       status_timer_(io_),
       watchdog_timer_(io_) {
   Apply(config_);

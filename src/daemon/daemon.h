@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "config/config.h"
+#include "core/broker.h"
 #include "core/clock.h"
 #include "core/hub.h"
 #include "http/api.h"
@@ -53,6 +54,7 @@ class Daemon {
   const int64_t started_ms_;
   protocol::JsonNotificationEncoder encoder_;
   core::Hub hub_;
+  core::Broker broker_{hub_, clock_, encoder_};
   core::Counters counters_;
   http::Api api_;
   http::SessionApi session_api_;

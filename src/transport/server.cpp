@@ -35,11 +35,11 @@ bool IoUringDisabledByEnv() {
 
 }  // namespace
 
-Server::Server(asio::io_context& io, core::Hub& hub, http::Api& api,
-               http::SessionApi& session_api, const core::Clock& clock,
-               core::Counters& counters)
+Server::Server(asio::io_context& io, core::Hub& hub, core::Broker& broker, http::Api& api,
+               http::SessionApi& session_api, const core::Clock& clock, core::Counters& counters)
     : io_(io),
       hub_(hub),
+      broker_(broker),
       api_(api),
       session_api_(session_api),
       clock_(clock),
@@ -111,7 +111,11 @@ void Server::Shutdown(int64_t timeout_ms, std::function<void()> done) {
     for (const ConnectionPtr& c : Snapshot()) c->Destroy();
     FinishShutdown();
   });
-  if (sessions_ == 0) FinishShutdown();
+  FinishShutdownIfDone();
+}
+
+void Server::FinishShutdownIfDone() {
+  if (shutting_down_ && sessions_ == 0 && deferred_replies_ == 0) FinishShutdown();
 }
 
 void Server::FinishShutdown() {
@@ -133,6 +137,9 @@ std::vector<ConnectionPtr> Server::Snapshot() const {
 
 std::optional<http::Response> Server::Admit(const http::Api::ClientPeer& peer, AddressSlot** slot) {
   *slot = nullptr;
+  if (shutting_down_) {
+    return http::JsonError(503, "Service unavailable", "the server is shutting down");
+  }
   if (!peer.exempt) {
     if (double retry = 0; !connection_limiter_.Allow(peer.limit_key, &retry)) {
       ++counters_.connections_rate_limited;
@@ -165,16 +172,23 @@ std::optional<http::Response> Server::Admit(const http::Api::ClientPeer& peer, A
   return std::nullopt;
 }
 
-void Server::SessionOpened(bool echo) {
+void Server::SessionOpened(SessionKind kind) {
   ++sessions_;
-  if (echo) ++echo_count_;
+  if (kind == SessionKind::kEcho) ++echo_count_;
+  if (kind == SessionKind::kEvents) ++sse_streams_;
 }
 
-void Server::SessionClosed(bool echo, AddressSlot* slot) {
+void Server::SessionClosed(SessionKind kind, AddressSlot* slot) {
   --sessions_;
-  if (echo) --echo_count_;
+  if (kind == SessionKind::kEcho) --echo_count_;
+  if (kind == SessionKind::kEvents) --sse_streams_;
   if (slot != nullptr && --slot->second == 0) per_address_.erase(slot->first);
-  if (shutting_down_ && sessions_ == 0) FinishShutdown();
+  FinishShutdownIfDone();
+}
+
+void Server::DeferredReplyEnded() {
+  --deferred_replies_;
+  FinishShutdownIfDone();
 }
 
 // --- sending ----------------------------------------------------------------------
