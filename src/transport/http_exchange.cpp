@@ -24,6 +24,14 @@ constexpr const char* kEchoPath = "/ws/echo";
 // many unsent bytes, its input waits until they are out.
 constexpr size_t kMaxQueuedResponses = 256 * 1024;
 
+// The connection behind `weak` while it is open and still runs `exchange`
+// (not closed, not upgraded), else null: for callbacks that may come late.
+ConnectionPtr StillServing(const std::weak_ptr<Connection>& weak, const Protocol* exchange) {
+  ConnectionPtr connection = weak.lock();
+  if (!connection || connection->closed() || connection->protocol() != exchange) return nullptr;
+  return connection;
+}
+
 }  // namespace
 
 HttpExchange::HttpExchange(Connection& connection)
@@ -182,10 +190,9 @@ http::Completion HttpExchange::Defer() {
   defer_taken_ = true;
   std::weak_ptr<Connection> weak = connection_.shared_from_this();
   return [weak = std::move(weak), serial = serial_, self = this](http::Response response) {
-    // The connection may have closed, or moved on to another protocol.
-    ConnectionPtr connection = weak.lock();
-    if (!connection || connection->closed() || connection->protocol() != self) return;
-    self->Complete(serial, std::move(response));
+    if (ConnectionPtr connection = StillServing(weak, self)) {
+      self->Complete(serial, std::move(response));
+    }
   };
 }
 
@@ -196,30 +203,43 @@ void HttpExchange::Complete(uint64_t serial, http::Response response) {
     return;
   }
   if (!waiting_) return;
-  waiting_ = false;
+  // Still waiting_ while the reply is queued, so that OnDrained does not go
+  // on with the held input inside the Completion's caller (the broker, in
+  // the middle of a commit), which a pipelined publish would re-enter.
   Answer(std::move(response));
-  // After the reply went out: at shutdown this may end the event loop.
-  server_.DeferredReplyEnded();
+  if (waiting_) {  // else the connection closed meanwhile (OnClosed)
+    waiting_ = false;
+    server_.DeferredReplyEnded();  // at shutdown, this may end the event loop
+  }
+  if (closing_ || connection_.closed()) return;
+  // The held input, in a later turn of the loop (or when the reply is out).
+  std::weak_ptr<Connection> weak = connection_.shared_from_this();
+  server_.Post([weak = std::move(weak), self = this] {
+    ConnectionPtr connection = StillServing(weak, self);
+    if (connection && connection->queued() == 0) self->OnDrained();
+  });
 }
 
 void HttpExchange::Answer(http::Response resp) {
-  const http::Request& req = parser_.request();
   LogRequest(resp.status, resp.body.size());
   ++requests_;
   bool keep = parser_.keep_alive() && !server_.shutting_down() && server_.KeepAliveAllowed() &&
               requests_ < server_.config().max_requests_per_connection;
-  bool head_only = req.method == "HEAD";
-  Respond(std::move(resp), head_only, keep);
-  if (!keep) return;
-  parser_.Reset();
-  chunked_.reset();
-  stage_ = Stage::kHead;
-  body_expected_ = 0;
-  in_request_ = false;
-  // Until the response is out, the last-write limit; then the idle timeout
-  // (OnDrained).
-  connection_.set_deadline(server_.clock().MonotonicMillis() + kLastWriteTimeoutMs);
-  if (connection_.queued() == 0) OnDrained();
+  bool head_only = parser_.request().method == "HEAD";
+  int version_minor = parser_.version_minor();
+  if (keep) {
+    // Done with the request before its response is queued: sending it may
+    // drain the queue at once, and OnDrained then goes on with held input.
+    parser_.Reset();
+    chunked_.reset();
+    stage_ = Stage::kHead;
+    body_expected_ = 0;
+    in_request_ = false;
+    // Until the response is out, the last-write limit; then the idle
+    // timeout (OnDrained).
+    connection_.set_deadline(server_.clock().MonotonicMillis() + kLastWriteTimeoutMs);
+  }
+  Respond(std::move(resp), head_only, keep, version_minor);
 }
 
 void HttpExchange::LogRequest(int status, size_t body_bytes) {
@@ -233,7 +253,7 @@ void HttpExchange::LogRequest(int status, size_t body_bytes) {
                us / 1000.0);
 }
 
-void HttpExchange::Respond(http::Response response, bool head_only, bool keep) {
+void HttpExchange::Respond(http::Response response, bool head_only, bool keep, int version_minor) {
   http::Api& api = server_.api();
   if (response.Header("Access-Control-Allow-Origin").empty()) api.AddCommonHeaders(&response);
   // Persistence is the transport's to decide: whatever a handler said,
@@ -244,7 +264,7 @@ void HttpExchange::Respond(http::Response response, bool head_only, bool keep) {
                 headers.end());
   if (!keep) {
     response.SetHeader("Connection", "close");
-  } else if (parser_.version_minor() == 0) {
+  } else if (version_minor == 0) {
     response.SetHeader("Connection", "keep-alive");
   }
   std::string bytes = wire::SerializeResponse(response, head_only, server_.Date());
@@ -264,13 +284,14 @@ void HttpExchange::Respond(http::Response response, bool head_only, bool keep) {
 }
 
 void HttpExchange::Refuse(http::Response response) {
-  Respond(std::move(response), parser_.request().method == "HEAD", false);
+  Respond(std::move(response), parser_.request().method == "HEAD", false, parser_.version_minor());
 }
 
 void HttpExchange::RefuseMalformed(int status, const std::string& reason) {
   spdlog::debug("bad request from {}: {} {}", connection_.peer(), status,
                 core::Printable(reason));
-  Respond(http::JsonError(status, wire::ReasonPhrase(status), reason), false, false);
+  Respond(http::JsonError(status, wire::ReasonPhrase(status), reason), false, false,
+          parser_.version_minor());
 }
 
 void HttpExchange::OnDrained() {

@@ -66,8 +66,9 @@ class HttpExchange final : public Protocol {
   void LogRequest(int status, size_t body_bytes);
   /// Feeds input held meanwhile, and reads again.
   void ConsumeHeld();
-  /// Queues `response`; `keep` false makes it the connection's last.
-  void Respond(http::Response response, bool head_only, bool keep);
+  /// Queues `response` to a request of HTTP/1.`version_minor`; `keep` false
+  /// makes it the connection's last.
+  void Respond(http::Response response, bool head_only, bool keep, int version_minor);
   /// Answers an unusable request and closes (its body is not read).
   void Refuse(http::Response response);
   void RefuseMalformed(int status, const std::string& reason);

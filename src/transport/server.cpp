@@ -106,8 +106,10 @@ void Server::Shutdown(int64_t timeout_ms, std::function<void()> done) {
   shutdown_timer_.expires_after(std::chrono::milliseconds(timeout_ms));
   shutdown_timer_.async_wait([this](const asio::error_code& e) {
     if (e) return;
-    spdlog::warn("{} client(s) did not close within the shutdown timeout; dropping them",
-                 sessions_);
+    spdlog::warn(
+        "{} client(s) did not close within the shutdown timeout ({} HTTP replies still "
+        "deferred); dropping them",
+        sessions_, deferred_replies_);
     for (const ConnectionPtr& c : Snapshot()) c->Destroy();
     FinishShutdown();
   });
@@ -198,6 +200,8 @@ void Server::MarkDirty(Connection* c) {
   dirty_.push_back(c->shared_from_this());
   PostFlush();
 }
+
+void Server::Post(std::function<void()> task) { asio::post(io_, std::move(task)); }
 
 void Server::PostFlush() {
   if (flush_posted_) return;

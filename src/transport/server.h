@@ -104,6 +104,9 @@ class Server {
     return connections_.size() - sessions_ <= config_.max_connections;
   }
 
+  /// Runs `task` in a later turn of the event loop.
+  void Post(std::function<void()> task);
+
   /// Adds `c` to the next flush pass.
   void MarkDirty(Connection* c);
   /// Forgets a closed connection.
