@@ -107,6 +107,9 @@ class Broker final : public StoreEvents {
   /// a database started anew, or a crash in batch mode) and starts it. Once,
   /// before serving.
   void AttachStore(HistoryStore* store);
+  /// The store could not be opened at all: publishes answer 503 with
+  /// `error` until a restart (live delivery goes on; nothing is kept).
+  void FailStore(std::string error);
   /// Writes what is pending and closes the store (SIGTERM); a clean stop
   /// keeps every epoch.
   void CloseStore();
@@ -137,6 +140,15 @@ class Broker final : public StoreEvents {
 
   /// False while the store has failed recently: publishes answer 503.
   bool store_ok() const;
+  /// What AttachStore found, for the journal.
+  struct LoadReport {
+    size_t channels = 0;
+    uint64_t notifications = 0;
+    bool kept_epochs = false;
+    bool started_anew = false;
+    bool clean_stop = false;
+  };
+  const LoadReport& load_report() const { return load_report_; }
   const std::string& store_error() const { return store_error_; }
   BrokerStats stats() const;
 
@@ -173,7 +185,14 @@ class Broker final : public StoreEvents {
     std::vector<PublishDone> waiters;  ///< Repeats that came meanwhile.
   };
 
+  /// How long publishes answer 503 after a failed commit before trying again.
+  static constexpr int64_t kStoreRetryMs = 1000;
+
   Stream& StreamFor(const std::string& channel);
+  void Keep(Stream& stream, Kept kept);
+  void DropOldest(Stream& stream);
+  void RememberKey(const std::string& key_of, std::string_view key, const PublishOutcome& outcome,
+                   int64_t now);
   void Release(const std::string& channel, Stream& stream, uint64_t seq, int64_t published_ms,
                FramePtr frame, PublishOutcome* outcome);
   void Trim(Stream& stream, int64_t now_ms);
@@ -189,10 +208,12 @@ class Broker final : public StoreEvents {
   std::unordered_map<std::string, KeyRecord> keys_;
   std::deque<Pending> pending_;
   uint64_t next_ticket_ = 1;
-  bool store_dirty_ = false;        ///< Acknowledged writes were lost (batch mode).
+  bool store_dirty_ = false;
+  bool store_unusable_ = false;  ///< FailStore: no store, and publishes refused.        ///< Acknowledged writes were lost (batch mode).
   int64_t store_failed_until_ms_ = 0;  ///< Monotonic; publishes answer 503 until then.
   std::string store_error_;
   BrokerStats stats_;
+  LoadReport load_report_;
 };
 
 }  // namespace notifyd::core

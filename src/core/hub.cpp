@@ -4,8 +4,7 @@
 
 namespace notifyd::core {
 
-Hub::Hub(const Clock& clock, const NotificationEncoder& encoder, IdSource ids)
-    : clock_(clock), encoder_(encoder), ids_(std::move(ids)), node_prefix_(ids_.NewHex64()) {}
+Hub::Hub(const Clock& clock, IdSource ids) : clock_(clock), ids_(std::move(ids)) {}
 
 const ClientInfo& Hub::Connect(Subscriber* subscriber) {
   ClientHandle handle = next_handle_++;
@@ -55,20 +54,23 @@ void Hub::SetName(ClientHandle handle, std::string name) {
   if (ClientInfo* client = FindMutable(handle)) client->name = std::move(name);
 }
 
-PublishResult Hub::Publish(const std::string& channel, std::string title, std::string body,
-                           std::string data_json) {
-  Notification n{channel,           node_prefix_ + "-" + std::to_string(next_sequence_++),
-                 clock_.WallMillis(), std::move(title), std::move(body), std::move(data_json)};
-  PublishResult result{n.id, 0};
+size_t Hub::Deliver(const std::string& channel, const FramePtr& frame) {
   ++totals_.published_total;
   auto it = channels_.find(channel);
-  if (it == channels_.end()) return result;
-  auto frame = std::make_shared<const Frame>(encoder_.Encode(n));
+  if (it == channels_.end()) return 0;
+  size_t delivered = 0;
   for (ClientInfo* client : it->second) {
-    if (client->subscriber->Deliver(frame)) ++result.delivered;
+    if (client->subscriber->Deliver(frame)) ++delivered;
   }
-  totals_.delivered_total += result.delivered;
-  return result;
+  totals_.delivered_total += delivered;
+  return delivered;
+}
+
+bool Hub::DeliverTo(ClientHandle handle, const FramePtr& frame) {
+  const ClientInfo* client = Find(handle);
+  if (client == nullptr || !client->subscriber->Deliver(frame)) return false;
+  ++totals_.delivered_total;
+  return true;
 }
 
 const ClientInfo* Hub::Find(ClientHandle handle) const {

@@ -1,7 +1,8 @@
-// The hub: connected clients, channels, subscriptions and publishing. It is
-// the one place every notification goes through (the seam where a history
-// store or a cluster engine will sit), it never sees a socket, and it runs on
-// the daemon's single event-loop thread, so it has no locks.
+// The hub: connected clients, channels, subscriptions and delivery. The
+// Broker stamps every notification with its position and hands the hub the
+// encoded frame; the hub gives it to every subscriber of the channel. It
+// never sees a socket, and it runs on the daemon's single event-loop thread,
+// so it has no locks.
 #pragma once
 
 #include <cstddef>
@@ -21,7 +22,9 @@ namespace notifyd::core {
 /// A notification as published, before encoding.
 struct Notification {
   std::string channel;
-  std::string id;            ///< Opaque, unique within the channel, also across restarts.
+  std::string id;            ///< "E:N": its position, opaque to clients.
+  uint64_t seq = 0;          ///< Its place in the channel's stream, 1, 2, 3, ...
+  std::string epoch;         ///< The stream's name.
   int64_t timestamp_ms = 0;  ///< Wall clock, ms since the epoch.
   std::string title;
   std::string body;
@@ -51,11 +54,6 @@ struct SubscribeResult {
   size_t subscriber_count = 0;    ///< The channel's subscribers after the change.
 };
 
-struct PublishResult {
-  std::string id;
-  size_t delivered = 0;
-};
-
 struct HubStats {
   size_t connections = 0;
   size_t channels = 0;
@@ -66,8 +64,8 @@ struct HubStats {
 
 class Hub {
  public:
-  /// `ids` supplies client ids and this process's notification-id prefix.
-  Hub(const Clock& clock, const NotificationEncoder& encoder, IdSource ids = IdSource());
+  /// `ids` supplies client ids.
+  explicit Hub(const Clock& clock, IdSource ids = IdSource());
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
@@ -85,10 +83,11 @@ class Hub {
   void Unsubscribe(ClientHandle handle, const std::string& channel);
   void SetName(ClientHandle handle, std::string name);
 
-  /// Encodes once and hands the same frame to every subscriber, in
-  /// subscription order. REQUIRES: IsValidChannelName(channel), valid UTF-8.
-  PublishResult Publish(const std::string& channel, std::string title, std::string body,
-                        std::string data_json);
+  /// Hands one published frame to every subscriber of `channel`, in
+  /// subscription order, and counts the publish; returns how many queued it.
+  size_t Deliver(const std::string& channel, const FramePtr& frame);
+  /// Hands `frame` to one client (a resume's replay); true when it queued it.
+  bool DeliverTo(ClientHandle handle, const FramePtr& frame);
 
   /// nullptr when unknown.
   const ClientInfo* Find(ClientHandle handle) const;
@@ -104,12 +103,9 @@ class Hub {
   void RemoveFromChannel(const std::string& channel, ClientInfo* client);
 
   const Clock& clock_;
-  const NotificationEncoder& encoder_;
   IdSource ids_;
-  const std::string node_prefix_;
   size_t max_subscriptions_ = 256;
   ClientHandle next_handle_ = 1;
-  uint64_t next_sequence_ = 1;
   std::map<ClientHandle, ClientInfo> clients_;
   std::map<std::string, std::vector<ClientInfo*>> channels_;
   HubStats totals_;

@@ -34,4 +34,13 @@ std::string IdSource::NewHex64() {
   return buf;
 }
 
+std::string IdSource::NewEpoch() {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::uniform_int_distribution<size_t> pick(0, sizeof kAlphabet - 2);
+  std::string out(12, 'A');
+  for (char& c : out) c = kAlphabet[pick(rng_)];
+  return out;
+}
+
 }  // namespace notifyd::core

@@ -19,6 +19,8 @@ class IdSource {
   std::string NewUuid();
   /// 16 lower-case hex digits (64 random bits).
   std::string NewHex64();
+  /// 12 characters of A-Za-z0-9 (about 71 random bits): a new epoch.
+  std::string NewEpoch();
 
  private:
   std::mt19937_64 rng_;

@@ -3,10 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include "config/config_parser.h"
 #include "log/logging.h"
+#include "store/sqlite_store.h"
 #include "version.h"
 
 namespace notifyd::daemon {
@@ -22,18 +24,26 @@ Daemon::Daemon(config::Config config, ConfigSource source)
     : config_(std::move(config)),
       source_(std::move(source)),
       started_ms_(clock_.MonotonicMillis()),
-      hub_(clock_, encoder_),
-      api_(hub_, clock_, counters_, [this] { return StatsExtra(); }),
-      session_api_(hub_, clock_, counters_),
+      hub_(clock_),
+      broker_(hub_, clock_, encoder_),
+      api_(hub_, broker_, clock_, counters_, [this] { return StatsExtra(); }),
+      session_api_(hub_, broker_, clock_, counters_),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
       server_(io_, hub_, broker_, api_, session_api_, clock_, counters_),
       status_timer_(io_),
-      watchdog_timer_(io_) {
+      watchdog_timer_(io_),
+      sweep_timer_(io_) {
   Apply(config_);
 }
 
 void Daemon::Apply(const config::Config& config) {
   log::SetLevel(config.log_level);
+  core::Broker::Options history;
+  history.size = config.history_size;
+  history.ttl_ms = static_cast<int64_t>(config.history_ttl_s * 1000);
+  history.recover_max = config.history_recover_max;
+  history.batch = config.history_sync == config::HistorySync::kBatch;
+  broker_.Configure(history);
   hub_.set_max_subscriptions_per_client(config.max_subscriptions_per_client);
   api_.Configure(config);
   session_api_.Configure(config);
@@ -41,6 +51,7 @@ void Daemon::Apply(const config::Config& config) {
 }
 
 int Daemon::Run() {
+  OpenHistory();
   std::string error;
   int inherited_fd = -1;
   bool ok = systemd::Notifier::ListenSocket(&inherited_fd, &error);
@@ -60,6 +71,7 @@ int Daemon::Run() {
   notifier_.Ready(StatusLine());
   WaitForSignal();
   ScheduleStatus();
+  ScheduleSweep();
   if (auto wd = notifier_.WatchdogInterval(); wd.count() > 0) ScheduleWatchdog(wd / 2);
   // Handlers catch their own exceptions; this loop is the last line of defence.
   for (;;) {
@@ -70,8 +82,52 @@ int Daemon::Run() {
       spdlog::error("unexpected error in the event loop: {}", e.what());
     }
   }
+  // Every reply the loop was waiting for is out; what is still queued
+  // (batch mode) is written now, and the stop is marked clean.
+  broker_.CloseStore();
   spdlog::info("notifyd stopped");
   return 0;
+}
+
+void Daemon::OpenHistory() {
+  if (config_.history_store != config::HistoryStore::kSqlite) {
+    spdlog::info("history: in memory, {} per channel for {}s (lost at a restart: new epochs)",
+                 config_.history_size, config_.history_ttl_s);
+    return;
+  }
+  const bool batch = config_.history_sync == config::HistorySync::kBatch;
+  try {
+    store_ = std::make_unique<store::SqliteStore>(
+        config_.history_path, batch,
+        [this](std::function<void()> fn) { asio::post(io_, std::move(fn)); });
+    broker_.AttachStore(store_.get());
+  } catch (const std::exception& e) {
+    // Not a crash loop: the daemon serves live traffic and refuses
+    // publishes (503) until the store can be opened at a restart.
+    store_.reset();
+    spdlog::error("history: cannot open {}: {}; publishes are refused (503) until this is fixed "
+                  "and notifyd restarted", config_.history_path, e.what());
+    broker_.FailStore(std::string("cannot open ") + config_.history_path + ": " + e.what());
+    return;
+  }
+  const core::Broker::LoadReport& r = broker_.load_report();
+  spdlog::info("history: {} ({} sync), {} channels and {} notifications loaded", config_.history_path,
+               batch ? "batch" : "commit", r.channels, r.notifications);
+  if (!r.kept_epochs && r.channels > 0) {
+    spdlog::warn("history: {}: every channel starts a new epoch (clients resuming from before "
+                 "are told recovered: false)",
+                 r.started_anew ? "the database was started anew"
+                                : "the last run did not stop cleanly in batch mode");
+  }
+}
+
+void Daemon::ScheduleSweep() {
+  sweep_timer_.expires_after(std::chrono::seconds(1));
+  sweep_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || stopping_) return;
+    broker_.Sweep();
+    ScheduleSweep();
+  });
 }
 
 void Daemon::WaitForSignal() {
@@ -103,6 +159,13 @@ void Daemon::Reload() {
   if (!LoadConfig(source_, &fresh, &error)) {
     spdlog::error("reload failed, keeping the running configuration: {}", error);
   } else {
+    if (fresh.history_store != config_.history_store || fresh.history_path != config_.history_path ||
+        fresh.history_sync != config_.history_sync) {
+      spdlog::warn("[history] store, path and sync take effect at the next restart");
+      fresh.history_store = config_.history_store;
+      fresh.history_path = config_.history_path;
+      fresh.history_sync = config_.history_sync;
+    }
     if (fresh.listen_address != config_.listen_address || fresh.port != config_.port) {
       spdlog::warn("the listen address changed; it takes effect at the next restart");
       fresh.listen_address = config_.listen_address;
@@ -121,6 +184,7 @@ void Daemon::Stop(int signo) {
                server_.connection_count());
   notifier_.Stopping("shutting down");
   status_timer_.cancel();
+  sweep_timer_.cancel();
   server_.Shutdown(static_cast<int64_t>(config_.shutdown_timeout_s * 1000), [this] {
     watchdog_timer_.cancel();
     signals_.cancel();
@@ -156,6 +220,13 @@ protocol::StatsExtra Daemon::StatsExtra() const {
   protocol::StatsExtra extra;
   extra.uptime_s = (clock_.MonotonicMillis() - started_ms_) / 1000.0;
   extra.echo_connections = server_.echo_count();
+  extra.sse_streams = server_.sse_streams();
+  extra.history = broker_.stats();
+  if (config_.history_store == config::HistoryStore::kSqlite) {
+    extra.history_store = "sqlite";
+    if (store_) extra.history_file_bytes = store_->FileBytes();
+  }
+  if (!broker_.store_ok()) extra.history_error = broker_.store_error();
   extra.version = NOTIFYD_VERSION;
   return extra;
 }

@@ -3,6 +3,7 @@
 // start-up order, so destruction reverses it.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "config/config.h"
 #include "core/broker.h"
 #include "core/clock.h"
+#include "core/history_store.h"
 #include "core/hub.h"
 #include "http/api.h"
 #include "protocol/messages.h"
@@ -43,7 +45,10 @@ class Daemon {
   void OnSignal(int signo);
   void Reload();
   void Stop(int signo);
+  /// Opens the [history] store (sqlite) and loads it into the broker.
+  void OpenHistory();
   void ScheduleStatus();
+  void ScheduleSweep();
   void ScheduleWatchdog(std::chrono::microseconds interval);
   std::string StatusLine() const;
   protocol::StatsExtra StatsExtra() const;
@@ -54,7 +59,7 @@ class Daemon {
   const int64_t started_ms_;
   protocol::JsonNotificationEncoder encoder_;
   core::Hub hub_;
-  core::Broker broker_{hub_, clock_, encoder_};
+  core::Broker broker_;
   core::Counters counters_;
   http::Api api_;
   http::SessionApi session_api_;
@@ -66,6 +71,8 @@ class Daemon {
   systemd::Notifier notifier_;
   asio::steady_timer status_timer_;
   asio::steady_timer watchdog_timer_;
+  asio::steady_timer sweep_timer_;
+  std::unique_ptr<core::HistoryStore> store_;  ///< [history] store = "sqlite".
   bool stopping_ = false;
 };
 

@@ -31,9 +31,45 @@ bool IsJsonContentType(std::string_view content_type) {
   return media.size() == kJson.size() && strncasecmp(media.data(), kJson.data(), kJson.size()) == 0;
 }
 
-// Privileged routes: every route under /api/, present and future. Without
-// tokens only trusted loopback clients may use them; with tokens they need one.
-bool IsProtectedPath(std::string_view path) { return path.substr(0, 5) == "/api/"; }
+constexpr std::string_view kEventsPrefix = "/api/events/";
+constexpr size_t kDefaultPageLimit = 100;
+constexpr size_t kMaxPageLimit = 1000;
+constexpr size_t kMaxIdempotencyKeyBytes = 128;
+
+// Routes that read a channel as a subscriber does (history, events): access
+// as for subscribing to it (the subscribe token, when one is configured).
+bool IsSubscriberRoute(std::string_view path) {
+  if (path.substr(0, kEventsPrefix.size()) == kEventsPrefix) return true;
+  constexpr std::string_view kChannels = "/api/channels/";
+  constexpr std::string_view kMessages = "/messages";
+  return path.size() > kChannels.size() + kMessages.size() &&
+         path.substr(0, kChannels.size()) == kChannels &&
+         path.substr(path.size() - kMessages.size()) == kMessages;
+}
+
+// Privileged routes: every route under /api/, present and future, except the
+// subscriber routes. Without tokens only trusted loopback clients may use
+// them; with tokens they need one.
+bool IsProtectedPath(std::string_view path) {
+  return path.substr(0, 5) == "/api/" && !IsSubscriberRoute(path);
+}
+
+// 1-128 printable ASCII characters (PROTOCOL.md "Idempotent publish").
+bool IsValidIdempotencyKey(std::string_view key) {
+  if (key.empty() || key.size() > kMaxIdempotencyKeyBytes) return false;
+  for (char c : key) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// ?since=E:N, ?since=all (= none), absent (= none). False when malformed.
+bool SinceParam(std::string_view query, std::optional<core::Position>* since) {
+  std::string text;
+  if (!QueryParam(query, "since", &text) || text == "all") return true;
+  *since = core::ParsePosition(text);
+  return since->has_value();
+}
 
 // The only POST under /api/ is publish (its channel is the one parameter);
 // everything else there is for admins.
@@ -92,8 +128,10 @@ std::optional<Response> CheckGrant(const Access::Grant& grant, bool publish, con
 
 }  // namespace
 
-Api::Api(core::Hub& hub, const core::Clock& clock, core::Counters& counters, StatsSource stats)
+Api::Api(core::Hub& hub, core::Broker& broker, const core::Clock& clock,
+         core::Counters& counters, StatsSource stats)
     : hub_(hub),
+      broker_(broker),
       clock_(clock),
       counters_(counters),
       stats_(std::move(stats)),
@@ -101,6 +139,8 @@ Api::Api(core::Hub& hub, const core::Clock& clock, core::Counters& counters, Sta
   using namespace std::placeholders;
   router_.Add("POST", "/api/notify/{channel}", std::bind(&Api::Publish, this, _1, _2));
   router_.Add("GET", "/api/channels", std::bind(&Api::Channels, this, _1, _2));
+  router_.Add("GET", "/api/channels/{channel}/messages", std::bind(&Api::Messages, this, _1, _2));
+  router_.Add("GET", "/api/events/{channel}", std::bind(&Api::Events, this, _1, _2));
   router_.Add("GET", "/api/stats", std::bind(&Api::Stats, this, _1, _2));
   router_.Add("GET", "/api/clients", std::bind(&Api::Clients, this, _1, _2));
   router_.Add("GET", "/health", std::bind(&Api::Health, this, _1, _2));
@@ -179,7 +219,9 @@ std::optional<Response> Api::Precheck(const Request& head) {
   const Match match = router_.Route(head.method, head.path);
   std::optional<Response> refusal = RouteError(head, match);
   const Access::Grant* grant = nullptr;
-  if (!refusal && IsProtectedPath(head.path)) {
+  if (!refusal && IsSubscriberRoute(head.path)) {
+    refusal = AuthorizeSubscribe(head);
+  } else if (!refusal && IsProtectedPath(head.path)) {
     refusal = Authorize(head, match, ResolvePeer(head), &grant);
   }
   uint64_t length = 0;
@@ -212,7 +254,9 @@ Response Api::Dispatch(const Request& request) {
   if (request.method == "OPTIONS") return Response{200, {}, {}};
   const Match match = router_.Route(request.method, request.path);
   if (std::optional<Response> error = RouteError(request, match)) return std::move(*error);
-  if (IsProtectedPath(request.path)) {
+  if (IsSubscriberRoute(request.path)) {
+    if (std::optional<Response> refusal = AuthorizeSubscribe(request)) return std::move(*refusal);
+  } else if (IsProtectedPath(request.path)) {
     const ClientPeer peer = ResolvePeer(request);
     const Access::Grant* grant = nullptr;
     std::optional<Response> refusal = Authorize(request, match, peer, &grant);
@@ -326,7 +370,9 @@ Response Api::BodyTooLarge() {
 void Api::AddCommonHeaders(Response* response) const {
   response->SetHeader("Access-Control-Allow-Origin", cors_origin_);
   response->SetHeader("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
-  response->SetHeader("Access-Control-Allow-Headers", "Content-Type, Authorization");
+  response->SetHeader("Access-Control-Allow-Headers",
+                      "Content-Type, Authorization, Idempotency-Key, Last-Event-ID, Title");
+  response->SetHeader("Access-Control-Expose-Headers", "Idempotent-Replayed");
 }
 
 Response Api::Publish(const Request& request, const Params& params) {
@@ -337,6 +383,10 @@ Response Api::Publish(const Request& request, const Params& params) {
                      "use 1 to 128 bytes of A-Z a-z 0-9 _ - . : @");
   }
   if (request.body.size() > max_body_bytes_) return BodyTooLarge();
+  const std::string_view key = request.Header("Idempotency-Key");
+  if (request.HasHeader("Idempotency-Key") && !IsValidIdempotencyKey(key)) {
+    return JsonError(400, "Invalid Idempotency-Key", "use 1 to 128 printable ASCII characters");
+  }
   protocol::PublishRequest pub;
   std::string details;
   bool json_type = IsJsonContentType(request.Header("Content-Type"));
@@ -360,9 +410,99 @@ Response Api::Publish(const Request& request, const Params& params) {
       return JsonError(400, "Invalid request body", "the text is not valid UTF-8");
     }
   }
-  core::PublishResult result =
-      hub_.Publish(channel, std::move(pub.title), std::move(pub.body), std::move(pub.data_json));
-  return Json(200, protocol::EncodePublishResponse(channel, result.delivered, result.id));
+  // A repeat of a key is answered from the first reply without looking at
+  // its body; a body that does not parse is refused above all the same.
+  std::optional<core::PublishOutcome> outcome = broker_.Publish(
+      channel, {std::move(pub.title), std::move(pub.body), std::move(pub.data_json)}, key,
+      [this, &request]() -> core::PublishDone {
+        Completion later = request.defer ? request.defer() : Completion();
+        return [this, later](const core::PublishOutcome& o) {
+          if (later) later(PublishReply(o));
+        };
+      });
+  return outcome ? PublishReply(*outcome) : Response::Deferred();
+}
+
+Response Api::PublishReply(const core::PublishOutcome& o) const {
+  if (o.status == core::PublishOutcome::Status::kUnavailable) {
+    Response r = JsonError(503, "Service unavailable", o.error);
+    r.SetHeader("Retry-After", "1");
+    return r;
+  }
+  Response r =
+      Json(200, protocol::EncodePublishResponse(o.channel, o.delivered, o.id, o.seq, o.epoch));
+  if (o.replayed) r.SetHeader("Idempotent-Replayed", "true");
+  return r;
+}
+
+Response Api::Messages(const Request& request, const Params& params) {
+  const std::string& channel = params.front().second;
+  if (!core::IsValidChannelName(channel)) {
+    ++counters_.invalid_channels;
+    return JsonError(400, "Invalid channel name",
+                     "use 1 to 128 bytes of A-Z a-z 0-9 _ - . : @");
+  }
+  std::optional<core::Position> since;
+  if (!SinceParam(request.query, &since)) {
+    return JsonError(400, "Invalid since", "use since=EPOCH:SEQ (a notification's id) or all");
+  }
+  size_t limit = kDefaultPageLimit;
+  std::string text;
+  if (QueryParam(request.query, "limit", &text)) {
+    if (text.empty() || text.size() > 4 ||
+        text.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(text) < 1 || std::stoul(text) > kMaxPageLimit) {
+      return JsonError(400, "Invalid limit", "use limit=1 to 1000");
+    }
+    limit = std::stoul(text);
+  }
+  return Json(200, protocol::EncodeHistoryPage(channel, broker_.Read(channel, since, limit)));
+}
+
+// The transport streams /api/events itself (OpenEvents); reached only where
+// no stream can be served.
+Response Api::Events(const Request&, const Params&) {
+  return JsonError(400, "Bad request", "server-sent events need a streaming connection");
+}
+
+bool Api::IsEventsRequest(const Request& request) const {
+  return (request.method == "GET" || request.method == "HEAD") &&
+         request.path.compare(0, kEventsPrefix.size(), kEventsPrefix) == 0;
+}
+
+std::optional<Response> Api::OpenEvents(const Request& request, EventsStart* start) {
+  const Match match = router_.Route(request.method, request.path);
+  std::optional<Response> refusal = RouteError(request, match);
+  if (!refusal) refusal = AuthorizeSubscribe(request);
+  if (!refusal) {
+    start->channel = match.params.front().second;
+    start->since.reset();
+    if (!core::IsValidChannelName(start->channel)) {
+      ++counters_.invalid_channels;
+      refusal = JsonError(400, "Invalid channel name",
+                          "use 1 to 128 bytes of A-Z a-z 0-9 _ - . : @");
+    } else if (!request.Header("Last-Event-ID").empty()) {
+      // What a browser's EventSource sends on reconnect; it wins over ?since=.
+      start->since = core::ParsePosition(request.Header("Last-Event-ID"));
+      if (!start->since) {
+        refusal = JsonError(400, "Invalid Last-Event-ID",
+                            "use EPOCH:SEQ, the id of the last event received");
+      }
+    } else if (!SinceParam(request.query, &start->since)) {
+      refusal = JsonError(400, "Invalid since", "use since=EPOCH:SEQ (a notification's id) or all");
+    }
+  }
+  if (refusal) AddCommonHeaders(&*refusal);
+  return refusal;
+}
+
+Response Api::EventsHead() const {
+  Response r{200, {}, {}};
+  r.SetHeader("Content-Type", "text/event-stream; charset=utf-8");
+  r.SetHeader("Cache-Control", "no-store");
+  r.SetHeader("X-Accel-Buffering", "no");
+  AddCommonHeaders(&r);
+  return r;
 }
 
 Response Api::Channels(const Request&, const Params&) {

@@ -44,7 +44,8 @@ class Api {
   /// Supplies the /api/stats fields the hub does not know (uptime, ...).
   using StatsSource = std::function<protocol::StatsExtra()>;
 
-  Api(core::Hub& hub, const core::Clock& clock, core::Counters& counters, StatsSource stats);
+  Api(core::Hub& hub, core::Broker& broker, const core::Clock& clock, core::Counters& counters,
+      StatsSource stats);
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
 
@@ -99,6 +100,10 @@ class Api {
  private:
   Response Publish(const Request& request, const Params& params);
   Response Channels(const Request& request, const Params& params);
+  Response Messages(const Request& request, const Params& params);
+  Response Events(const Request& request, const Params& params);
+  /// The reply to a publish, from its outcome.
+  Response PublishReply(const core::PublishOutcome& outcome) const;
   Response Stats(const Request& request, const Params& params);
   Response Clients(const Request& request, const Params& params);
   Response Health(const Request& request, const Params& params);
@@ -120,6 +125,7 @@ class Api {
   Response BodyTooLarge();
 
   core::Hub& hub_;
+  core::Broker& broker_;
   const core::Clock& clock_;
   core::Counters& counters_;
   StatsSource stats_;

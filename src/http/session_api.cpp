@@ -14,8 +14,9 @@ using protocol::ProtocolError;
 using protocol::Request;
 using protocol::RequestType;
 
-SessionApi::SessionApi(core::Hub& hub, const core::Clock& clock, core::Counters& counters)
-    : hub_(hub), clock_(clock), counters_(counters) {}
+SessionApi::SessionApi(core::Hub& hub, core::Broker& broker, const core::Clock& clock,
+                       core::Counters& counters)
+    : hub_(hub), broker_(broker), clock_(clock), counters_(counters) {}
 
 void SessionApi::Configure(const config::Config& config) {
   max_subscriptions_ = config.max_subscriptions_per_client;
@@ -23,9 +24,13 @@ void SessionApi::Configure(const config::Config& config) {
   hub_.set_max_subscriptions_per_client(max_subscriptions_);
 }
 
-std::optional<std::string> SessionApi::HandleMessage(core::ClientHandle handle, bool text,
-                                                     std::string_view payload) {
-  if (!text) return protocol::EncodeError(protocol::BinaryFrameError());
+SessionApi::Reply SessionApi::HandleMessage(core::ClientHandle handle, bool text,
+                                            std::string_view payload) {
+  Reply reply;
+  if (!text) {
+    reply.text = protocol::EncodeError(protocol::BinaryFrameError());
+    return reply;
+  }
   protocol::ParseResult parsed = protocol::ParseRequest(payload);
   if (const auto* error = std::get_if<ProtocolError>(&parsed)) {
     if (spdlog::should_log(spdlog::level::debug)) {
@@ -34,15 +39,18 @@ std::optional<std::string> SessionApi::HandleMessage(core::ClientHandle handle, 
     }
     ++counters_.protocol_errors;
     if (error->code == ErrorCode::kInvalidChannel) ++counters_.invalid_channels;
-    return protocol::EncodeError(*error);
+    reply.text = protocol::EncodeError(*error);
+    return reply;
   }
-  return Handle(handle, std::get<Request>(parsed));
+  reply.text = Handle(handle, std::get<Request>(parsed), &reply.replay);
+  return reply;
 }
 
-std::optional<std::string> SessionApi::Handle(core::ClientHandle handle, const Request& request) {
+std::optional<std::string> SessionApi::Handle(core::ClientHandle handle, const Request& request,
+                                              std::vector<core::FramePtr>* replay) {
   switch (request.type) {
     case RequestType::kSubscribe:
-      return Subscribe(handle, request);
+      return Subscribe(handle, request, replay);
     case RequestType::kUnsubscribe:
       hub_.Unsubscribe(handle, request.channel);
       return protocol::EncodeUnsubscribed(request.channel, request.id_json);
@@ -61,7 +69,8 @@ std::optional<std::string> SessionApi::Handle(core::ClientHandle handle, const R
   return std::nullopt;
 }
 
-std::string SessionApi::Subscribe(core::ClientHandle handle, const Request& request) {
+std::string SessionApi::Subscribe(core::ClientHandle handle, const Request& request,
+                                  std::vector<core::FramePtr>* replay) {
   core::SubscribeResult result = hub_.Subscribe(handle, request.channel);
   if (!result.ok) {
     ++counters_.subscriptions_over_limit;
@@ -70,11 +79,33 @@ std::string SessionApi::Subscribe(core::ClientHandle handle, const Request& requ
                                       std::to_string(max_subscriptions_) + " channels per client",
                                   request.id_json});
   }
-  if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("client {} subscribed to {}", ClientId(handle),
-                  core::Printable(request.channel));
+  // Subscribed first, then the replay is read: on this one thread nothing
+  // can be published in between, so every notification reaches the client
+  // exactly once, from the replay or live.
+  core::ResumeResult resume = broker_.Resume(request.channel, request.since);
+  protocol::Subscribed reply;
+  reply.channel = request.channel;
+  reply.subscriber_count = result.subscriber_count;
+  reply.epoch = resume.epoch;
+  reply.seq = resume.top;
+  if (request.since) {
+    reply.with_since = true;
+    reply.recovered = resume.recovery.recovered;
+    reply.missed = resume.recovery.missed;
+    *replay = std::move(resume.frames);
   }
-  return protocol::EncodeSubscribed(request.channel, result.subscriber_count, request.id_json);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    if (request.since) {
+      spdlog::debug("client {} subscribed to {} since {}:{}: {} ({} missed)", ClientId(handle),
+                    core::Printable(request.channel), core::Printable(request.since->epoch),
+                    request.since->seq, reply.recovered ? "recovered" : "not recovered",
+                    reply.missed);
+    } else {
+      spdlog::debug("client {} subscribed to {}", ClientId(handle),
+                    core::Printable(request.channel));
+    }
+  }
+  return protocol::EncodeSubscribed(reply, request.id_json);
 }
 
 std::string SessionApi::SetName(core::ClientHandle handle, const Request& request) {

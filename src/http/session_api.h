@@ -9,8 +9,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
+#include "core/broker.h"
 #include "core/clock.h"
 #include "core/counters.h"
 #include "core/hub.h"
@@ -22,7 +24,8 @@ namespace notifyd::http {
 /// requests). Borrows the hub, the clock and the counters, which must outlive it.
 class SessionApi {
  public:
-  SessionApi(core::Hub& hub, const core::Clock& clock, core::Counters& counters);
+  SessionApi(core::Hub& hub, core::Broker& broker, const core::Clock& clock,
+             core::Counters& counters);
   SessionApi(const SessionApi&) = delete;
   SessionApi& operator=(const SessionApi&) = delete;
 
@@ -31,22 +34,32 @@ class SessionApi {
   /// reload, when they apply to the next message.
   void Configure(const config::Config& config);
 
+  /// What to send back for one message.
+  struct Reply {
+    std::optional<std::string> text;  ///< The reply, if any.
+    /// A resumed subscribe's missed notifications, oldest first: to be
+    /// delivered right after `text` (Hub::DeliverTo), before anything live.
+    std::vector<core::FramePtr> replay;
+  };
+
   /// Handles one complete message of session `handle` (a client connected to
-  /// the hub); returns the text to send back, if any: the binary-frame error
-  /// for a binary message, an error JSON for a protocol error or a refused
-  /// request, the reply for a request, nothing for a pong. Counts refusals in
-  /// the counters. Never throws for bad input.
-  std::optional<std::string> HandleMessage(core::ClientHandle handle, bool text,
-                                           std::string_view payload);
+  /// the hub): the binary-frame error for a binary message, an error JSON for
+  /// a protocol error or a refused request, the reply for a request (and a
+  /// resume's replay), nothing for a pong. Counts refusals in the counters.
+  /// Never throws for bad input.
+  Reply HandleMessage(core::ClientHandle handle, bool text, std::string_view payload);
 
  private:
-  std::optional<std::string> Handle(core::ClientHandle handle, const protocol::Request& request);
-  std::string Subscribe(core::ClientHandle handle, const protocol::Request& request);
+  std::optional<std::string> Handle(core::ClientHandle handle, const protocol::Request& request,
+                                    std::vector<core::FramePtr>* replay);
+  std::string Subscribe(core::ClientHandle handle, const protocol::Request& request,
+                        std::vector<core::FramePtr>* replay);
   std::string SetName(core::ClientHandle handle, const protocol::Request& request);
   /// The client's id for log lines, or "?" when the handle is unknown.
   std::string ClientId(core::ClientHandle handle) const;
 
   core::Hub& hub_;
+  core::Broker& broker_;
   const core::Clock& clock_;
   core::Counters& counters_;
   size_t max_subscriptions_ = 256;

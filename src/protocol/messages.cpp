@@ -63,6 +63,29 @@ ParseResult ParseChannelRequest(const rapidjson::Value& obj, Request req) {
   return req;
 }
 
+// PROTOCOL.md Part 2: "since": {"epoch": E, "seq": N}, both required.
+ParseResult ParseSince(const rapidjson::Value& obj, Request req) {
+  auto since = obj.FindMember("since");
+  if (since == obj.MemberEnd() || since->value.IsNull()) return req;
+  const rapidjson::Value& v = since->value;
+  const char* problem = nullptr;
+  if (!v.IsObject()) {
+    problem = "since must be an object {\"epoch\": string, \"seq\": integer}";
+  } else {
+    auto epoch = v.FindMember("epoch");
+    auto seq = v.FindMember("seq");
+    if (epoch == v.MemberEnd() || !epoch->value.IsString()) {
+      problem = "since.epoch must be a string";
+    } else if (seq == v.MemberEnd() || !seq->value.IsUint64()) {
+      problem = "since.seq must be a non-negative integer";
+    } else {
+      req.since = core::Position{StringOf(epoch->value), seq->value.GetUint64()};
+      return req;
+    }
+  }
+  return Error(ErrorCode::kInvalidSince, std::string("Invalid since: ") + problem, req.id_json);
+}
+
 ParseResult ParseSetName(const rapidjson::Value& obj, Request req) {
   if (!OptionalString(obj, "name", &req.name)) {
     return Error(ErrorCode::kInvalidMessage, "Invalid message format: name must be a string",
@@ -126,6 +149,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kInvalidChannel: return "invalid_channel";
     case ErrorCode::kNameRequired: return "name_required";
     case ErrorCode::kLimitExceeded: return "limit_exceeded";
+    case ErrorCode::kInvalidSince: return "invalid_since";
   }
   return "invalid_message";
 }
@@ -162,9 +186,12 @@ ParseResult ParseRequest(std::string_view frame) {
   for (const TypeName& t : kTypes) {
     if (type_name != t.name) continue;
     req.type = t.type;
-    if (t.type == RequestType::kSubscribe || t.type == RequestType::kUnsubscribe) {
-      return ParseChannelRequest(doc, std::move(req));
+    if (t.type == RequestType::kSubscribe) {
+      ParseResult parsed = ParseChannelRequest(doc, std::move(req));
+      if (Request* ok = std::get_if<Request>(&parsed)) return ParseSince(doc, std::move(*ok));
+      return parsed;
     }
+    if (t.type == RequestType::kUnsubscribe) return ParseChannelRequest(doc, std::move(req));
     if (t.type == RequestType::kSetName) return ParseSetName(doc, std::move(req));
     return req;
   }
@@ -185,12 +212,41 @@ std::string EncodeWelcome(std::string_view client_id) {
   return r.Finish();
 }
 
-std::string EncodeSubscribed(std::string_view channel, size_t count, std::string_view id_json) {
+std::string EncodeSubscribed(const Subscribed& s, std::string_view id_json) {
   Reply r("subscribed");
-  WriteMember(r.w(), "channel", channel);
+  WriteMember(r.w(), "channel", s.channel);
   r.w().Key("subscriberCount");
-  r.w().Uint64(count);
+  r.w().Uint64(s.subscriber_count);
+  WriteMember(r.w(), "epoch", s.epoch);
+  r.w().Key("seq");
+  r.w().Uint64(s.seq);
+  if (s.with_since) {
+    r.w().Key("recovered");
+    r.w().Bool(s.recovered);
+    r.w().Key("missed");
+    r.w().Uint64(s.missed);
+  }
   return r.Finish(id_json);
+}
+
+std::string EncodeResync(std::string_view channel, std::string_view epoch, uint64_t seq,
+                         std::string_view reason) {
+  Reply r("resync");
+  WriteMember(r.w(), "channel", channel);
+  WriteMember(r.w(), "epoch", epoch);
+  r.w().Key("seq");
+  r.w().Uint64(seq);
+  WriteMember(r.w(), "reason", reason);
+  return r.Finish();
+}
+
+std::string EncodePosition(std::string_view channel, std::string_view epoch, uint64_t seq) {
+  Body b;
+  WriteMember(b.w(), "channel", channel);
+  WriteMember(b.w(), "epoch", epoch);
+  b.w().Key("seq");
+  b.w().Uint64(seq);
+  return b.Finish();
 }
 
 std::string EncodeUnsubscribed(std::string_view channel, std::string_view id_json) {
@@ -244,6 +300,9 @@ std::string JsonNotificationEncoder::Encode(const core::Notification& n) const {
   Reply r("notification");
   WriteMember(r.w(), "channel", n.channel);
   WriteMember(r.w(), "id", n.id);
+  r.w().Key("seq");
+  r.w().Uint64(n.seq);
+  WriteMember(r.w(), "epoch", n.epoch);
   WriteMember(r.w(), "timestamp", core::FormatIso8601(n.timestamp_ms));
   WriteMember(r.w(), "title", n.title);
   WriteMember(r.w(), "body", n.body);
@@ -290,7 +349,7 @@ std::string EncodeHttpError(std::string_view error, std::string_view details) {
 }
 
 std::string EncodePublishResponse(std::string_view channel, size_t delivered,
-                                  std::string_view id) {
+                                  std::string_view id, uint64_t seq, std::string_view epoch) {
   Body b;
   b.w().Key("success");
   b.w().Bool(true);
@@ -298,6 +357,28 @@ std::string EncodePublishResponse(std::string_view channel, size_t delivered,
   b.w().Key("delivered");
   b.w().Uint64(delivered);
   WriteMember(b.w(), "id", id);
+  b.w().Key("seq");
+  b.w().Uint64(seq);
+  WriteMember(b.w(), "epoch", epoch);
+  return b.Finish();
+}
+
+std::string EncodeHistoryPage(std::string_view channel, const core::HistoryPage& page) {
+  Body b;
+  WriteMember(b.w(), "channel", channel);
+  WriteMember(b.w(), "epoch", page.epoch);
+  b.w().Key("seq");
+  b.w().Uint64(page.top);
+  b.w().Key("recovered");
+  b.w().Bool(page.recovered);
+  b.w().Key("more");
+  b.w().Bool(page.more);
+  b.w().Key("messages");
+  b.w().StartArray();
+  for (const core::FramePtr& frame : page.messages) {
+    b.w().RawValue(frame->text.data(), frame->text.size(), rapidjson::kObjectType);
+  }
+  b.w().EndArray();
   return b.Finish();
 }
 
@@ -356,11 +437,35 @@ std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra) {
   w.Uint64(stats.connections_total);
   w.Key("echoConnections");
   w.Uint64(extra.echo_connections);
+  w.Key("sseStreams");
+  w.Uint64(extra.sse_streams);
   w.Key("published");
   w.Uint64(stats.published_total);
   w.Key("delivered");
   w.Uint64(stats.delivered_total);
   WriteMember(w, "version", extra.version);
+  const core::BrokerStats& h = extra.history;
+  w.Key("history");
+  w.StartObject();
+  WriteMember(w, "store", extra.history_store);
+  WriteMember(w, "state", extra.history_error.empty() ? "ok" : "failing");
+  if (!extra.history_error.empty()) WriteMember(w, "error", extra.history_error);
+  const std::pair<const char*, uint64_t> history[] = {
+      {"channels", h.channels},
+      {"kept", h.kept},
+      {"keptBytes", h.kept_bytes},
+      {"pending", h.pending},
+      {"fileBytes", extra.history_file_bytes},
+      {"storeFailures", h.store_failures},
+      {"resumesRecovered", h.resumes_recovered},
+      {"resumesNotRecovered", h.resumes_not_recovered},
+      {"idempotentReplays", h.idempotent_replays},
+  };
+  for (const auto& [key, value] : history) {
+    w.Key(key);
+    w.Uint64(value);
+  }
+  w.EndObject();
   const core::Counters& c = extra.counters;
   const std::pair<const char*, uint64_t> limits[] = {
       {"framesTooLarge", c.frames_too_large},

@@ -5,12 +5,15 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "core/broker.h"
 #include "core/counters.h"
+#include "core/history.h"
 #include "core/hub.h"
 
 namespace notifyd::protocol {
@@ -23,6 +26,7 @@ struct Request {
   std::string channel;  ///< subscribe/unsubscribe: a valid channel name.
   std::string name;     ///< set_name: non-empty.
   std::string id_json;  ///< The request's "id" as JSON text (a string or number), or empty.
+  std::optional<core::Position> since;  ///< subscribe: where to resume, when given.
 };
 
 enum class ErrorCode {
@@ -33,6 +37,7 @@ enum class ErrorCode {
   kInvalidChannel,
   kNameRequired,
   kLimitExceeded,
+  kInvalidSince,
 };
 
 /// "invalid_json", ... as sent in the `code` field.
@@ -54,7 +59,23 @@ ProtocolError BinaryFrameError();
 
 // --- server -> client --------------------------------------------------------
 std::string EncodeWelcome(std::string_view client_id);
-std::string EncodeSubscribed(std::string_view channel, size_t count, std::string_view id_json);
+/// The `subscribed` reply: the channel's position, and with `since` the
+/// recovery decision.
+struct Subscribed {
+  std::string_view channel;
+  size_t subscriber_count = 0;
+  std::string_view epoch;
+  uint64_t seq = 0;  ///< The channel's latest seq.
+  bool with_since = false;
+  bool recovered = false;
+  uint64_t missed = 0;
+};
+std::string EncodeSubscribed(const Subscribed& subscribed, std::string_view id_json);
+/// The push sent when a live subscription cannot be continued gap-free.
+std::string EncodeResync(std::string_view channel, std::string_view epoch, uint64_t seq,
+                         std::string_view reason);
+/// {"channel":C,"epoch":E,"seq":N}: the data of an SSE resync event.
+std::string EncodePosition(std::string_view channel, std::string_view epoch, uint64_t seq);
 std::string EncodeUnsubscribed(std::string_view channel, std::string_view id_json);
 std::string EncodeNameSet(std::string_view name, std::string_view id_json);
 std::string EncodeSubscriptions(const std::vector<std::string>& channels,
@@ -93,7 +114,9 @@ PublishParse ParsePublishJson(std::string_view body, PublishRequest* out, std::s
 /// {"error": error} or {"error": error, "details": details}.
 std::string EncodeHttpError(std::string_view error, std::string_view details = {});
 std::string EncodePublishResponse(std::string_view channel, size_t delivered,
-                                  std::string_view id);
+                                  std::string_view id, uint64_t seq, std::string_view epoch);
+/// GET /api/channels/{channel}/messages; the messages are the frames' JSON as pushed.
+std::string EncodeHistoryPage(std::string_view channel, const core::HistoryPage& page);
 std::string EncodeChannels(const std::vector<std::pair<std::string, size_t>>& channels);
 std::string EncodeClients(const std::map<core::ClientHandle, core::ClientInfo>& clients);
 
@@ -102,7 +125,12 @@ struct StatsExtra {
   int64_t now_ms = 0;
   double uptime_s = 0;
   uint64_t echo_connections = 0;
+  uint64_t sse_streams = 0;
   std::string version;
+  std::string history_store = "memory";  ///< [history] store.
+  uint64_t history_file_bytes = 0;       ///< sqlite: the file and its WAL.
+  std::string history_error;             ///< The store's last failure while it lasts, or "".
+  core::BrokerStats history;
   core::Counters counters;
 };
 std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra);

@@ -139,8 +139,10 @@ void WebSocketSession::OnMessage(wire::WsEvent& message) {
     SendFrame(message.opcode, "Echo: " + message.payload);
     return;
   }
-  std::optional<std::string> reply = server_.session_api().HandleMessage(handle_, text, message.payload);
-  if (reply) SendText(*reply);
+  http::SessionApi::Reply reply =
+      server_.session_api().HandleMessage(handle_, text, message.payload);
+  if (reply.text) SendText(*reply.text);
+  for (const core::FramePtr& frame : reply.replay) server_.hub().DeliverTo(handle_, frame);
 }
 
 // --- closing ------------------------------------------------------------------

@@ -98,9 +98,10 @@ class ApiAuthTest : public ::testing::Test {
 
   FakeClock clock_;
   protocol::JsonNotificationEncoder encoder_;
-  core::Hub hub_{clock_, encoder_, core::IdSource(3)};
+  core::Hub hub_{clock_, core::IdSource(3)};
+  core::Broker broker_{hub_, clock_, encoder_, core::IdSource(5)};
   core::Counters counters_;
-  Api api_{hub_, clock_, counters_, nullptr};
+  Api api_{hub_, broker_, clock_, counters_, nullptr};
   std::unique_ptr<FakeSubscriber> sub_;
   core::ClientHandle handle_ = 0;
 };
@@ -274,7 +275,7 @@ TEST_F(ApiAuthTest, SubscribeNeedsTheToken) {
   ASSERT_TRUE(r.has_value());
   ExpectError(*r, 401, "Unauthorized");
   EXPECT_EQ(r->Header("WWW-Authenticate"), "Bearer realm=\"notifyd\"");
-  EXPECT_EQ(r->Header("Access-Control-Allow-Headers"), "Content-Type, Authorization");
+  EXPECT_EQ(r->Header("Access-Control-Allow-Headers"), "Content-Type, Authorization, Idempotency-Key, Last-Event-ID, Title");
   EXPECT_EQ(counters_.auth_failures, 1u);
 
   r = api_.AuthorizeSubscribe(Upgrade("token=sub-wrong-0123456789"));

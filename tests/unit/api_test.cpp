@@ -99,9 +99,10 @@ class ApiTest : public ::testing::Test {
 
   FakeClock clock_;
   protocol::JsonNotificationEncoder encoder_;
-  core::Hub hub_{clock_, encoder_, core::IdSource(3)};
+  core::Hub hub_{clock_, core::IdSource(3)};
+  core::Broker broker_{hub_, clock_, encoder_, core::IdSource(5)};
   core::Counters counters_;
-  Api api_{hub_, clock_, counters_, &ApiTest::Extra};
+  Api api_{hub_, broker_, clock_, counters_, &ApiTest::Extra};
   std::vector<std::unique_ptr<FakeSubscriber>> subscribers_;
 };
 
@@ -384,7 +385,7 @@ TEST_F(ApiTest, CorsHeadersOnEveryResponse) {
     EXPECT_EQ(r.Header("Access-Control-Allow-Origin"), "*") << r.status;
     EXPECT_EQ(r.Header("Access-Control-Allow-Methods"), "GET, POST, PUT, DELETE, OPTIONS")
         << r.status;
-    EXPECT_EQ(r.Header("Access-Control-Allow-Headers"), "Content-Type, Authorization") << r.status;
+    EXPECT_EQ(r.Header("Access-Control-Allow-Headers"), "Content-Type, Authorization, Idempotency-Key, Last-Event-ID, Title") << r.status;
   }
 }
 

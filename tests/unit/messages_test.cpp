@@ -204,9 +204,13 @@ TEST(ParseRequestTest, NullIdIsInvalidMessage) {
 
 TEST(ParseRequestTest, ReplyCarriesTheIdAsSent) {
   const Request r = ParseOk(R"({"type":"subscribe","channel":"news","id":123456789012345678901234567890})");
-  EXPECT_EQ(EncodeSubscribed(r.channel, 1, r.id_json),
+  Subscribed sub;
+  sub.channel = r.channel;
+  sub.subscriber_count = 1;
+  sub.epoch = "AbCdEfGh1234";
+  EXPECT_EQ(EncodeSubscribed(sub, r.id_json),
             R"({"type":"subscribed","channel":"news","subscriberCount":1,)"
-            R"("id":123456789012345678901234567890})");
+            R"("epoch":"AbCdEfGh1234","seq":0,"id":123456789012345678901234567890})");
   const ProtocolError e = ParseFails(R"({"type":"nope","id":-0})");
   EXPECT_NE(EncodeError(e).find(R"("id":-0})"), std::string::npos) << EncodeError(e);
 }
@@ -415,23 +419,54 @@ TEST(EncodeTest, Welcome) {
   EXPECT_EQ(StrAt(doc, "/message"), "Connected to notification server");
 }
 
+Subscribed NewsSubscribed(size_t count) {
+  Subscribed s;
+  s.channel = "news";
+  s.subscriber_count = count;
+  s.epoch = "AbCdEfGh1234";
+  s.seq = 7;
+  return s;
+}
+
 TEST(EncodeTest, Subscribed) {
-  const auto doc = ParseJsonText(EncodeSubscribed("news", 3, ""));
-  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "subscriberCount"}));
+  const auto doc = ParseJsonText(EncodeSubscribed(NewsSubscribed(3), ""));
+  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "subscriberCount", "epoch", "seq"}));
   EXPECT_EQ(StrAt(doc, "/type"), "subscribed");
   EXPECT_EQ(StrAt(doc, "/channel"), "news");
   ASSERT_TRUE(At(doc, "/subscriberCount").IsUint64());
   EXPECT_EQ(UintAt(doc, "/subscriberCount"), 3u);
+  EXPECT_EQ(StrAt(doc, "/epoch"), "AbCdEfGh1234");
+  EXPECT_EQ(UintAt(doc, "/seq"), 7u);
+}
+
+TEST(EncodeTest, SubscribedWithSinceCarriesTheDecision) {
+  Subscribed s = NewsSubscribed(1);
+  s.with_since = true;
+  s.recovered = true;
+  s.missed = 4;
+  const auto doc = ParseJsonText(EncodeSubscribed(s, ""));
+  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "subscriberCount", "epoch", "seq", "recovered",
+                               "missed"}));
+  EXPECT_TRUE(BoolAt(doc, "/recovered"));
+  EXPECT_EQ(UintAt(doc, "/missed"), 4u);
+}
+
+TEST(EncodeTest, Resync) {
+  const auto doc = ParseJsonText(EncodeResync("news", "AbCdEfGh1234", 9, "gap"));
+  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "epoch", "seq", "reason"}));
+  EXPECT_EQ(StrAt(doc, "/type"), "resync");
+  EXPECT_EQ(UintAt(doc, "/seq"), 9u);
+  EXPECT_EQ(StrAt(doc, "/reason"), "gap");
 }
 
 TEST(EncodeTest, SubscribedWithStringId) {
-  const auto doc = ParseJsonText(EncodeSubscribed("news", 1, R"("r1")"));
-  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "subscriberCount", "id"}));
+  const auto doc = ParseJsonText(EncodeSubscribed(NewsSubscribed(1), R"("r1")"));
+  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "subscriberCount", "epoch", "seq", "id"}));
   EXPECT_EQ(StrAt(doc, "/id"), "r1");
 }
 
 TEST(EncodeTest, SubscribedWithNumberId) {
-  const auto doc = ParseJsonText(EncodeSubscribed("news", 1, "42"));
+  const auto doc = ParseJsonText(EncodeSubscribed(NewsSubscribed(1), "42"));
   ASSERT_TRUE(At(doc, "/id").IsInt());
   EXPECT_EQ(IntAt(doc, "/id"), 42);
 }
@@ -533,7 +568,9 @@ TEST(EncodeTest, ServerShutdown) {
 core::Notification SampleNotification() {
   core::Notification n;
   n.channel = "news";
-  n.id = "00ff00ff00ff00ff-1";
+  n.id = "AbCdEfGh1234:1";
+  n.seq = 1;
+  n.epoch = "AbCdEfGh1234";
   n.timestamp_ms = 1795633649123;
   n.title = "Hello";
   n.body = "World";
@@ -542,10 +579,12 @@ core::Notification SampleNotification() {
 
 TEST(JsonNotificationEncoderTest, HasTheContractFields) {
   const auto doc = ParseJsonText(JsonNotificationEncoder().Encode(SampleNotification()));
-  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "id", "timestamp", "title", "body"}));
+  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "id", "seq", "epoch", "timestamp", "title", "body"}));
   EXPECT_EQ(StrAt(doc, "/type"), "notification");
+  EXPECT_EQ(UintAt(doc, "/seq"), 1u);
+  EXPECT_EQ(StrAt(doc, "/epoch"), "AbCdEfGh1234");
   EXPECT_EQ(StrAt(doc, "/channel"), "news");
-  EXPECT_EQ(StrAt(doc, "/id"), "00ff00ff00ff00ff-1");
+  EXPECT_EQ(StrAt(doc, "/id"), "AbCdEfGh1234:1");
   EXPECT_EQ(StrAt(doc, "/timestamp"), "2026-11-25T19:07:29.123Z");
   EXPECT_TRUE(IsIsoMillis(StrAt(doc, "/timestamp")));
   EXPECT_EQ(StrAt(doc, "/title"), "Hello");
@@ -563,7 +602,7 @@ TEST(JsonNotificationEncoderTest, IncludesDataWhenGiven) {
   core::Notification n = SampleNotification();
   n.data_json = R"({"k":1,"nested":{"a":[true,null]}})";
   const auto doc = ParseJsonText(JsonNotificationEncoder().Encode(n));
-  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "id", "timestamp", "title", "body", "data"}));
+  EXPECT_EQ(Keys(doc), Sorted({"type", "channel", "id", "seq", "epoch", "timestamp", "title", "body", "data"}));
   ASSERT_TRUE(At(doc, "/data").IsObject());
   EXPECT_EQ(IntAt(doc, "/data/k"), 1);
   EXPECT_TRUE(BoolAt(doc, "/data/nested/a/0"));
@@ -703,14 +742,17 @@ TEST(HttpEncodeTest, InvalidUtf8BecomesReplacementCharacter) {
 }
 
 TEST(HttpEncodeTest, PublishResponse) {
-  const auto doc = ParseJsonText(EncodePublishResponse("news", 3, "abc-1"));
-  EXPECT_EQ(Keys(doc), Sorted({"success", "channel", "delivered", "id"}));
+  const auto doc =
+      ParseJsonText(EncodePublishResponse("news", 3, "AbCdEfGh1234:5", 5, "AbCdEfGh1234"));
+  EXPECT_EQ(Keys(doc), Sorted({"success", "channel", "delivered", "id", "seq", "epoch"}));
+  EXPECT_EQ(UintAt(doc, "/seq"), 5u);
+  EXPECT_EQ(StrAt(doc, "/epoch"), "AbCdEfGh1234");
   ASSERT_TRUE(At(doc, "/success").IsBool());
   EXPECT_TRUE(BoolAt(doc, "/success"));
   EXPECT_EQ(StrAt(doc, "/channel"), "news");
   ASSERT_TRUE(At(doc, "/delivered").IsUint());
   EXPECT_EQ(UintAt(doc, "/delivered"), 3u);
-  EXPECT_EQ(StrAt(doc, "/id"), "abc-1");
+  EXPECT_EQ(StrAt(doc, "/id"), "AbCdEfGh1234:5");
 }
 
 TEST(HttpEncodeTest, Channels) {

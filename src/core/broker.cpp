@@ -1,0 +1,361 @@
+#include "core/broker.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <utility>
+
+namespace notifyd::core {
+
+Broker::Broker(Hub& hub, const Clock& clock, const NotificationEncoder& encoder, IdSource ids)
+    : hub_(hub), clock_(clock), encoder_(encoder), ids_(std::move(ids)) {}
+
+void Broker::Configure(const Options& options) {
+  const bool batch = options_.batch;
+  options_ = options;
+  if (store_ != nullptr) {
+    options_.batch = batch;  // the store was opened in its mode
+    store_->SetLimits({options_.size, options_.ttl_ms});
+  }
+}
+
+std::string Broker::KeyOf(const std::string& channel, std::string_view key) const {
+  std::string out = channel;
+  out += '\0';
+  out += key;
+  return out;
+}
+
+Broker::Stream& Broker::StreamFor(const std::string& channel) {
+  auto it = streams_.find(channel);
+  if (it != streams_.end()) return it->second;
+  Stream& stream = streams_[channel];
+  stream.epoch = ids_.NewEpoch();
+  stream.last_ms = clock_.WallMillis();
+  if (store_ != nullptr) {
+    StoreOp op;
+    op.kind = StoreOp::Kind::kChannel;
+    op.channel = channel;
+    op.epoch = stream.epoch;
+    op.published_ms = stream.last_ms;
+    store_->Submit(std::move(op));
+  }
+  return stream;
+}
+
+void Broker::AttachStore(HistoryStore* store) {
+  const int64_t now = clock_.WallMillis();
+  LoadedHistory loaded = store->Load({options_.size, options_.ttl_ms}, now);
+  // Continuity is vouched for only when every write acknowledged before the
+  // stop reached the file: always in commit mode, in batch mode only after a
+  // clean stop. Otherwise every channel starts a new epoch.
+  const bool keep_epochs = !loaded.started_anew && (!options_.batch || loaded.clean_stop);
+  load_report_ = LoadReport{loaded.channels.size(), 0, keep_epochs, loaded.started_anew,
+                            loaded.clean_stop};
+  store_ = store;
+  store_->Start(this);
+  for (StoredChannel& stored : loaded.channels) {
+    if (!keep_epochs) {
+      StoreOp drop;
+      drop.kind = StoreOp::Kind::kDropChannel;
+      drop.channel = stored.name;
+      store_->Submit(std::move(drop));
+      continue;
+    }
+    Stream& stream = streams_[stored.name];
+    stream.epoch = std::move(stored.epoch);
+    stream.top = stream.assigned = stored.top;
+    stream.last_ms = stored.last_ms;
+    for (StoredEntry& entry : stored.entries) {
+      auto frame = std::make_shared<const Frame>(std::move(entry.json),
+                                                 FormatPosition(stream.epoch, entry.seq), entry.seq);
+      Keep(stream, Kept{entry.seq, entry.published_ms, std::move(frame)});
+      ++load_report_.notifications;
+    }
+  }
+  for (StoredKey& key : loaded.keys) {
+    if (key.expires_ms <= now) continue;
+    KeyRecord& record = keys_[KeyOf(key.channel, key.key)];
+    record.outcome.channel = key.channel;
+    record.outcome.epoch = key.epoch;
+    record.outcome.seq = key.seq;
+    record.outcome.id = FormatPosition(key.epoch, key.seq);
+    record.outcome.delivered = key.delivered;
+    record.expires_ms = key.expires_ms;
+  }
+}
+
+void Broker::FailStore(std::string error) {
+  store_error_ = std::move(error);
+  store_failed_until_ms_ = INT64_MAX;
+  store_unusable_ = true;
+}
+
+void Broker::CloseStore() {
+  if (store_ == nullptr) return;
+  store_->Close(!store_dirty_);
+  store_ = nullptr;
+}
+
+void Broker::Keep(Stream& stream, Kept kept) {
+  if (options_.size == 0) return;
+  stats_.kept_bytes += kept.frame->text.size();
+  ++stats_.kept;
+  stream.kept.push_back(std::move(kept));
+  while (stream.kept.size() > options_.size) DropOldest(stream);
+}
+
+void Broker::DropOldest(Stream& stream) {
+  stats_.kept_bytes -= stream.kept.front().frame->text.size();
+  --stats_.kept;
+  stream.kept.pop_front();
+}
+
+std::optional<PublishOutcome> Broker::Publish(const std::string& channel, PublishInput input,
+                                              std::string_view idempotency_key,
+                                              const std::function<PublishDone()>& defer) {
+  const int64_t now = clock_.WallMillis();
+  std::string key_of;
+  if (!idempotency_key.empty()) {
+    key_of = KeyOf(channel, idempotency_key);
+    auto it = keys_.find(key_of);
+    if (it != keys_.end() && it->second.expires_ms > now) {
+      ++stats_.idempotent_replays;
+      if (it->second.pending) {
+        it->second.waiters.push_back(defer());
+        return std::nullopt;
+      }
+      PublishOutcome outcome = it->second.outcome;
+      outcome.replayed = true;
+      return outcome;
+    }
+  }
+  if ((store_ != nullptr || store_unusable_) && !store_ok()) {
+    PublishOutcome refused;
+    refused.status = PublishOutcome::Status::kUnavailable;
+    refused.channel = channel;
+    refused.error = "the history store cannot write: " + store_error_;
+    return refused;
+  }
+  Stream& stream = StreamFor(channel);
+  const uint64_t seq = ++stream.assigned;
+  stream.last_ms = now;
+  if (options_.size == 0 && store_ == nullptr && hub_.SubscriberCount(channel) == 0) {
+    // Nobody to send it to and nothing to keep: only the position counts.
+    stream.top = seq;
+    hub_.Deliver(channel, nullptr);  // counts the publish; there is no one to hand it to
+    PublishOutcome outcome;
+    outcome.channel = channel;
+    outcome.epoch = stream.epoch;
+    outcome.seq = seq;
+    outcome.id = FormatPosition(stream.epoch, seq);
+    if (!key_of.empty()) RememberKey(key_of, idempotency_key, outcome, now);
+    return outcome;
+  }
+  Notification n{channel,      FormatPosition(stream.epoch, seq), seq,
+                 stream.epoch, now,
+                 std::move(input.title), std::move(input.body), std::move(input.data_json)};
+  auto frame = std::make_shared<const Frame>(encoder_.Encode(n), std::move(n.id), seq);
+
+  uint64_t ticket = 0;
+  if (store_ != nullptr) {
+    ticket = next_ticket_++;
+    StoreOp op;
+    op.kind = StoreOp::Kind::kAppend;
+    op.ticket = ticket;
+    op.channel = channel;
+    op.epoch = stream.epoch;
+    op.seq = seq;
+    op.published_ms = now;
+    op.json = frame->text;
+    if (!key_of.empty()) {
+      op.has_key = true;
+      op.key = std::string(idempotency_key);
+      op.key_expires_ms = now + options_.idempotency_ttl_ms;
+    }
+    store_->Submit(std::move(op));
+  }
+
+  if (store_ != nullptr && !options_.batch) {
+    // Commit mode: nothing is visible until the store says it is durable.
+    if (!key_of.empty()) {
+      KeyRecord& record = keys_[key_of];
+      record = KeyRecord{};
+      record.pending = true;
+      record.expires_ms = now + options_.idempotency_ttl_ms;
+    }
+    pending_.push_back(Pending{ticket, channel, seq, now, std::move(frame),
+                               std::string(idempotency_key), defer()});
+    ++stats_.pending;
+    return std::nullopt;
+  }
+
+  PublishOutcome outcome;
+  Release(channel, stream, seq, now, std::move(frame), &outcome);
+  if (!key_of.empty()) RememberKey(key_of, idempotency_key, outcome, now);
+  return outcome;
+}
+
+void Broker::RememberKey(const std::string& key_of, std::string_view key,
+                         const PublishOutcome& outcome, int64_t now) {
+  KeyRecord& record = keys_[key_of];
+  std::vector<PublishDone> waiters = std::move(record.waiters);
+  record = KeyRecord{};
+  record.outcome = outcome;
+  record.expires_ms = now + options_.idempotency_ttl_ms;
+  if (store_ != nullptr) {
+    StoreOp op;
+    op.kind = StoreOp::Kind::kKeyDelivered;
+    op.channel = outcome.channel;
+    op.key = std::string(key);
+    op.delivered = outcome.delivered;
+    store_->Submit(std::move(op));
+  }
+  PublishOutcome replay = outcome;
+  replay.replayed = true;
+  for (PublishDone& waiter : waiters) waiter(replay);
+}
+
+void Broker::Release(const std::string& channel, Stream& stream, uint64_t seq,
+                     int64_t published_ms, FramePtr frame, PublishOutcome* outcome) {
+  stream.top = seq;
+  outcome->status = PublishOutcome::Status::kOk;
+  outcome->channel = channel;
+  outcome->epoch = stream.epoch;
+  outcome->seq = seq;
+  outcome->id = frame->id;
+  outcome->delivered = hub_.Deliver(channel, frame);
+  Keep(stream, Kept{seq, published_ms, std::move(frame)});
+}
+
+void Broker::OnCommitted(uint64_t ticket) {
+  while (!pending_.empty() && pending_.front().ticket <= ticket) {
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    --stats_.pending;
+    // A stream with pending publishes is never swept, so it is there.
+    Stream& stream = streams_[p.channel];
+    PublishOutcome outcome;
+    Release(p.channel, stream, p.seq, p.published_ms, std::move(p.frame), &outcome);
+    if (!p.key.empty()) RememberKey(KeyOf(p.channel, p.key), p.key, outcome, clock_.WallMillis());
+    p.done(outcome);
+  }
+}
+
+void Broker::OnFailed(std::string error) {
+  ++stats_.store_failures;
+  store_error_ = std::move(error);
+  store_failed_until_ms_ = clock_.MonotonicMillis() + kStoreRetryMs;
+  // In batch mode the lost writes were acknowledged already: the next start
+  // must not vouch for this run's epochs.
+  if (options_.batch) store_dirty_ = true;
+  // The store writes nothing more of what was submitted before Resume():
+  // every pending publish fails, and its seq is given out again (no one saw it).
+  std::deque<Pending> failed = std::move(pending_);
+  pending_.clear();
+  stats_.pending = 0;
+  for (Pending& p : failed) {
+    auto it = streams_.find(p.channel);
+    if (it != streams_.end()) it->second.assigned = it->second.top;
+  }
+  if (store_ != nullptr) store_->Resume();
+  PublishOutcome refused;
+  refused.status = PublishOutcome::Status::kUnavailable;
+  refused.error = "the history store cannot write: " + store_error_;
+  for (Pending& p : failed) {
+    refused.channel = p.channel;
+    if (!p.key.empty()) {
+      auto it = keys_.find(KeyOf(p.channel, p.key));
+      if (it != keys_.end()) {
+        std::vector<PublishDone> waiters = std::move(it->second.waiters);
+        keys_.erase(it);
+        for (PublishDone& waiter : waiters) waiter(refused);
+      }
+    }
+    p.done(refused);
+  }
+}
+
+bool Broker::store_ok() const { return clock_.MonotonicMillis() >= store_failed_until_ms_; }
+
+ResumeResult Broker::Resume(const std::string& channel, const std::optional<Position>& since) {
+  Stream& stream = StreamFor(channel);
+  stream.last_ms = clock_.WallMillis();
+  ResumeResult result;
+  result.epoch = stream.epoch;
+  result.top = stream.top;
+  if (!since) return result;
+  const uint64_t first_kept = stream.kept.empty() ? 0 : stream.kept.front().seq;
+  result.recovery =
+      DecideRecovery(*since, {stream.epoch, stream.top, first_kept}, options_.recover_max);
+  if (!result.recovery.recovered) {
+    ++stats_.resumes_not_recovered;
+    return result;
+  }
+  ++stats_.resumes_recovered;
+  if (result.recovery.missed == 0) return result;
+  const size_t from = static_cast<size_t>(since->seq + 1 - first_kept);
+  result.frames.reserve(stream.kept.size() - from);
+  for (size_t i = from; i < stream.kept.size(); ++i) result.frames.push_back(stream.kept[i].frame);
+  return result;
+}
+
+HistoryPage Broker::Read(const std::string& channel, const std::optional<Position>& since,
+                         size_t limit) {
+  Stream& stream = StreamFor(channel);
+  HistoryPage page;
+  page.epoch = stream.epoch;
+  page.top = stream.top;
+  const uint64_t first_kept = stream.kept.empty() ? 0 : stream.kept.front().seq;
+  size_t from = 0;
+  if (since) {
+    page.recovered =
+        DecideRecovery(*since, {stream.epoch, stream.top, first_kept}, /*recover_max=*/0)
+            .recovered;
+    // Not recovered: the client is told so, and gets what is kept.
+    if (page.recovered && !stream.kept.empty()) {
+      from = static_cast<size_t>(std::max<uint64_t>(since->seq + 1, first_kept) - first_kept);
+    }
+  }
+  const size_t end = std::min(stream.kept.size(), from + limit);
+  for (size_t i = from; i < end; ++i) page.messages.push_back(stream.kept[i].frame);
+  page.more = end < stream.kept.size();
+  return page;
+}
+
+void Broker::Sweep() {
+  const int64_t now = clock_.WallMillis();
+  const int64_t oldest = now - options_.ttl_ms;
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    Stream& stream = it->second;
+    while (!stream.kept.empty() && stream.kept.front().published_ms < oldest) DropOldest(stream);
+    const bool idle = stream.assigned == stream.top && stream.last_ms < oldest &&
+                      hub_.SubscriberCount(it->first) == 0;
+    if (!idle) {
+      ++it;
+      continue;
+    }
+    if (store_ != nullptr) {
+      StoreOp drop;
+      drop.kind = StoreOp::Kind::kDropChannel;
+      drop.channel = it->first;
+      store_->Submit(std::move(drop));
+    }
+    it = streams_.erase(it);
+  }
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    if (!it->second.pending && it->second.expires_ms <= now) {
+      it = keys_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+BrokerStats Broker::stats() const {
+  BrokerStats s = stats_;
+  s.channels = streams_.size();
+  return s;
+}
+
+}  // namespace notifyd::core
