@@ -318,6 +318,15 @@ class LimitsTest(SseTestCase):
         reply = self.publish("one", "still here")
         self.assertEqual(s.notification()[0]["id"], reply["id"])
 
+    def test_a_stream_takes_a_slot_a_websocket_session_would(self):
+        self.open("/api/events/one")
+        with BufferedSocket(self.d) as b:
+            b.send(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                   b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            status, _, body = read_response(b)
+            self.assertEqual(status, 503, body)
+
 
 class SlowReaderTest(SseTestCase):
     config = {"limits": dict(NO_RATE_LIMITS, max_queued_bytes_per_client=65536)}
