@@ -117,6 +117,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void PauseReading() { paused_ = true; }
   /// Reads again after PauseReading.
   void ResumeReading();
+  bool reading_paused() const { return paused_; }
 
   /// The sweep ends the connection at this time; -1: no deadline.
   void set_deadline(int64_t ms) { deadline_ms_ = ms; }

@@ -35,11 +35,11 @@ bool IoUringDisabledByEnv() {
 
 }  // namespace
 
-Server::Server(asio::io_context& io, core::Hub& hub, http::Api& api,
-               http::SessionApi& session_api, const core::Clock& clock,
-               core::Counters& counters)
+Server::Server(asio::io_context& io, core::Hub& hub, core::Broker& broker, http::Api& api,
+               http::SessionApi& session_api, const core::Clock& clock, core::Counters& counters)
     : io_(io),
       hub_(hub),
+      broker_(broker),
       api_(api),
       session_api_(session_api),
       clock_(clock),
@@ -106,12 +106,18 @@ void Server::Shutdown(int64_t timeout_ms, std::function<void()> done) {
   shutdown_timer_.expires_after(std::chrono::milliseconds(timeout_ms));
   shutdown_timer_.async_wait([this](const asio::error_code& e) {
     if (e) return;
-    spdlog::warn("{} client(s) did not close within the shutdown timeout; dropping them",
-                 sessions_);
+    spdlog::warn(
+        "{} client(s) did not close within the shutdown timeout ({} HTTP replies still "
+        "deferred); dropping them",
+        sessions_, deferred_replies_);
     for (const ConnectionPtr& c : Snapshot()) c->Destroy();
     FinishShutdown();
   });
-  if (sessions_ == 0) FinishShutdown();
+  FinishShutdownIfDone();
+}
+
+void Server::FinishShutdownIfDone() {
+  if (shutting_down_ && sessions_ == 0 && deferred_replies_ == 0) FinishShutdown();
 }
 
 void Server::FinishShutdown() {
@@ -133,6 +139,9 @@ std::vector<ConnectionPtr> Server::Snapshot() const {
 
 std::optional<http::Response> Server::Admit(const http::Api::ClientPeer& peer, AddressSlot** slot) {
   *slot = nullptr;
+  if (shutting_down_) {
+    return http::JsonError(503, "Service unavailable", "the server is shutting down");
+  }
   if (!peer.exempt) {
     if (double retry = 0; !connection_limiter_.Allow(peer.limit_key, &retry)) {
       ++counters_.connections_rate_limited;
@@ -165,16 +174,23 @@ std::optional<http::Response> Server::Admit(const http::Api::ClientPeer& peer, A
   return std::nullopt;
 }
 
-void Server::SessionOpened(bool echo) {
+void Server::SessionOpened(SessionKind kind) {
   ++sessions_;
-  if (echo) ++echo_count_;
+  if (kind == SessionKind::kEcho) ++echo_count_;
+  if (kind == SessionKind::kEvents) ++sse_streams_;
 }
 
-void Server::SessionClosed(bool echo, AddressSlot* slot) {
+void Server::SessionClosed(SessionKind kind, AddressSlot* slot) {
   --sessions_;
-  if (echo) --echo_count_;
+  if (kind == SessionKind::kEcho) --echo_count_;
+  if (kind == SessionKind::kEvents) --sse_streams_;
   if (slot != nullptr && --slot->second == 0) per_address_.erase(slot->first);
-  if (shutting_down_ && sessions_ == 0) FinishShutdown();
+  FinishShutdownIfDone();
+}
+
+void Server::DeferredReplyEnded() {
+  --deferred_replies_;
+  FinishShutdownIfDone();
 }
 
 // --- sending ----------------------------------------------------------------------
@@ -184,6 +200,8 @@ void Server::MarkDirty(Connection* c) {
   dirty_.push_back(c->shared_from_this());
   PostFlush();
 }
+
+void Server::Post(std::function<void()> task) { asio::post(io_, std::move(task)); }
 
 void Server::PostFlush() {
   if (flush_posted_) return;

@@ -1,7 +1,7 @@
 // The network side of the daemon, and the manager of its connections: one
 // Listener on the daemon's io_context serves /ws (WebSocket sessions that the
-// hub delivers to), /ws/echo and plain HTTP (HTTP exchanges handed to
-// http::Api) on the same port. The Server owns every Connection, writes their
+// hub delivers to), /ws/echo, server-sent event streams and plain HTTP (HTTP
+// exchanges handed to http::Api) on the same port. The Server owns every Connection, writes their
 // send queues in batched flush passes, runs the one sweep timer (heartbeats,
 // timeouts, every deadline), enforces the connection limits, and stops them
 // all at shutdown. Everything here runs on the single io thread.
@@ -19,6 +19,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "config/config.h"
+#include "core/broker.h"
 #include "core/clock.h"
 #include "core/counters.h"
 #include "core/hub.h"
@@ -39,10 +40,17 @@ inline constexpr int64_t kCloseTimeoutMs = 2000;
 // How long a connection gets to send its last response or close frame.
 inline constexpr int64_t kLastWriteTimeoutMs = 30000;
 
+/// The long-lived kinds of connection, which count against max_connections.
+enum class SessionKind {
+  kWebSocket,  ///< A /ws session.
+  kEcho,       ///< A /ws/echo session.
+  kEvents,     ///< A server-sent event stream.
+};
+
 class Server {
  public:
-  Server(asio::io_context& io, core::Hub& hub, http::Api& api, http::SessionApi& session_api,
-         const core::Clock& clock, core::Counters& counters);
+  Server(asio::io_context& io, core::Hub& hub, core::Broker& broker, http::Api& api,
+         http::SessionApi& session_api, const core::Clock& clock, core::Counters& counters);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -57,14 +65,18 @@ class Server {
   /// The bound address, "127.0.0.1:8080" or "[::]:8080".
   std::string LocalEndpoint() const { return listener_.LocalEndpoint(); }
   /// Stops accepting, sends every client `server_shutdown` and a close 1001,
-  /// ends HTTP connections once their response is out, then calls `done`
-  /// once all are closed or `timeout_ms` has passed.
+  /// ends event streams once what is queued is out and HTTP connections once
+  /// their response is out (a deferred reply once it is made), then calls
+  /// `done` once every session is closed and every deferred reply sent, or
+  /// `timeout_ms` has passed.
   void Shutdown(int64_t timeout_ms, std::function<void()> done);
 
   /// Open /ws sessions.
-  size_t connection_count() const { return sessions_ - echo_count_; }
+  size_t connection_count() const { return sessions_ - echo_count_ - sse_streams_; }
   /// Open /ws/echo sessions.
   size_t echo_count() const { return echo_count_; }
+  /// Open server-sent event streams.
+  size_t sse_streams() const { return sse_streams_; }
 
   // --- for connections, exchanges and sessions ---------------------------------
 
@@ -72,6 +84,7 @@ class Server {
   const core::Clock& clock() const { return clock_; }
   core::Counters& counters() { return counters_; }
   core::Hub& hub() { return hub_; }
+  core::Broker& broker() { return broker_; }
   http::Api& api() { return api_; }
   http::SessionApi& session_api() { return session_api_; }
   bool shutting_down() const { return shutting_down_; }
@@ -91,18 +104,27 @@ class Server {
     return connections_.size() - sessions_ <= config_.max_connections;
   }
 
+  /// Runs `task` in a later turn of the event loop.
+  void Post(std::function<void()> task);
+
   /// Adds `c` to the next flush pass.
   void MarkDirty(Connection* c);
   /// Forgets a closed connection.
   void Remove(Connection* c);
 
-  /// Decides on a WebSocket upgrade the headers allowed, by the server's
-  /// limits (shutdown, max_connections, per-address rate and cap): nullopt
-  /// with *slot set (or nullptr when exempt) when it may go on.
+  /// Decides on a session (a WebSocket upgrade, an event stream) the headers
+  /// allowed, by the server's limits (shutdown, max_connections, per-address
+  /// rate and cap): nullopt with *slot set (or nullptr when exempt) when it
+  /// may go on.
   std::optional<http::Response> Admit(const http::Api::ClientPeer& peer, AddressSlot** slot);
-  /// A WebSocket session opened or closed (echo or not); `slot` as from Admit.
-  void SessionOpened(bool echo);
-  void SessionClosed(bool echo, AddressSlot* slot);
+  /// A session opened or closed; `slot` as from Admit.
+  void SessionOpened(SessionKind kind);
+  void SessionClosed(SessionKind kind, AddressSlot* slot);
+
+  /// An HTTP reply was deferred (a publish waiting for its commit), and later
+  /// sent or given up with its connection: shutdown waits for these.
+  void ReplyDeferred() { ++deferred_replies_; }
+  void DeferredReplyEnded();
 
  private:
   void OnAccept(asio::ip::tcp::socket socket);
@@ -112,11 +134,14 @@ class Server {
   void ScheduleSweep();
   void Sweep();
   void TrimMemory(int64_t now);
+  /// Finishes the shutdown when no session is open and no reply deferred.
+  void FinishShutdownIfDone();
   void FinishShutdown();
   std::vector<ConnectionPtr> Snapshot() const;
 
   asio::io_context& io_;
   core::Hub& hub_;
+  core::Broker& broker_;
   http::Api& api_;
   http::SessionApi& session_api_;
   const core::Clock& clock_;
@@ -127,8 +152,10 @@ class Server {
 
   std::unordered_map<Connection*, ConnectionPtr> connections_;
   std::unordered_map<std::string, uint32_t> per_address_;  ///< Open sessions per limit key.
-  size_t sessions_ = 0;  ///< Open WebSocket sessions (subscribers and echo).
+  size_t sessions_ = 0;                                    ///< Open sessions of every kind.
   size_t echo_count_ = 0;
+  size_t sse_streams_ = 0;
+  size_t deferred_replies_ = 0;
   std::vector<char> read_buffer_;
 
   std::vector<ConnectionPtr> dirty_;  ///< Connections with bytes to send, from dirty_head_ on.

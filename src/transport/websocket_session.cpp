@@ -34,7 +34,7 @@ WebSocketSession::WebSocketSession(Connection& connection, bool echo, AddressSlo
       slot_(slot),
       echo_(echo) {
   last_heard_ms_ = last_ping_ms_ = server_.clock().MonotonicMillis();
-  server_.SessionOpened(echo_);
+  server_.SessionOpened(echo_ ? SessionKind::kEcho : SessionKind::kWebSocket);
   if (echo_) {
     spdlog::debug("echo client connected from {}", connection_.peer());
     SendText("Connected!");
@@ -189,7 +189,7 @@ void WebSocketSession::OnClosed() {
   spdlog::debug("{} ({}) disconnected: close code {} (ours {})", Describe(), connection_.peer(),
                 remote_close_, local_close_);
   if (!echo_) server_.hub().Disconnect(handle_);
-  server_.SessionClosed(echo_, slot_);
+  server_.SessionClosed(echo_ ? SessionKind::kEcho : SessionKind::kWebSocket, slot_);
   slot_ = nullptr;
 }
 

@@ -34,7 +34,8 @@ const char* ReasonPhrase(int status) {
   }
 }
 
-std::string SerializeResponse(const http::Response& r, bool head_only, std::string_view date) {
+std::string SerializeResponse(const http::Response& r, bool head_only, std::string_view date,
+                              BodyLength length) {
   std::string out;
   out.reserve(160 + r.body.size() + 64 * r.headers.size());
   out += "HTTP/1.1 ";
@@ -48,7 +49,7 @@ std::string SerializeResponse(const http::Response& r, bool head_only, std::stri
     out.append(name).append(": ").append(value).append("\r\n");
   }
   // RFC 9110 §8.6: no Content-Length in a 1xx or 204 response.
-  if (r.status >= 200 && r.status != 204) {
+  if (length == BodyLength::kContentLength && r.status >= 200 && r.status != 204) {
     out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
   }
   out += "\r\n";

@@ -19,13 +19,22 @@ inline constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n
 /// server does not send. Never null.
 const char* ReasonPhrase(int status);
 
+/// How the body of a serialised response is delimited.
+enum class BodyLength {
+  kContentLength,  ///< "Content-Length: <body size>" (except for 1xx and 204).
+  kUntilClose,     ///< No length and no Transfer-Encoding: the body is what the
+                   ///< server sends until it closes the connection (RFC 9112
+                   ///< §6.3, item 8), as for an event stream.
+};
+
 /// The response as bytes: "HTTP/1.1 <status> <reason>", "Server: notifyd",
 /// "Date: <date>" when `date` is not empty, r.headers in order (any
-/// Content-Length among them is dropped), then "Content-Length: <body size>"
-/// except for 1xx and 204 (RFC 9110 §8.6), the empty line, and the body
-/// unless `head_only` (a response to HEAD keeps the length of the body it
-/// leaves out, RFC 9110 §9.3.2).
-std::string SerializeResponse(const http::Response& r, bool head_only, std::string_view date);
+/// Content-Length among them is dropped), then with kContentLength
+/// "Content-Length: <body size>" except for 1xx and 204 (RFC 9110 §8.6), the
+/// empty line, and the body unless `head_only` (a response to HEAD keeps the
+/// length of the body it leaves out, RFC 9110 §9.3.2).
+std::string SerializeResponse(const http::Response& r, bool head_only, std::string_view date,
+                              BodyLength length = BodyLength::kContentLength);
 
 /// `wall_ms` (milliseconds since the Unix epoch) as an IMF-fixdate, the
 /// form of the Date header (RFC 9110 §5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".

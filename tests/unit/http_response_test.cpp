@@ -56,6 +56,13 @@ TEST(HttpResponseTest, NoContentLengthFor1xxAnd204) {
             "HTTP/1.1 204 No Content\r\nServer: notifyd\r\n\r\n");
 }
 
+TEST(HttpResponseTest, UntilCloseHasNeitherLengthNorTransferEncoding) {
+  http::Response r;
+  r.headers = {{"Content-Type", "text/event-stream"}, {"Content-Length", "3"}};
+  EXPECT_EQ(SerializeResponse(r, false, "", BodyLength::kUntilClose),
+            "HTTP/1.1 200 OK\r\nServer: notifyd\r\nContent-Type: text/event-stream\r\n\r\n");
+}
+
 TEST(HttpResponseTest, ContinueResponse) {
   EXPECT_EQ(kContinueResponse, "HTTP/1.1 100 Continue\r\n\r\n");
 }
