@@ -296,9 +296,10 @@ class SqliteTest(unittest.IsolatedAsyncioTestCase):
             if status == 503:
                 break
         self.assertEqual(statuses[-1], 503, "the file never reached its limit")
-        self.assertIn("full", reply["details"])
+        # EFBIG reads as an I/O error; ENOSPC on a real disk as "full".
+        self.assertRegex(reply["details"], r"history store cannot write: .*(full|I/O error)")
         self.assertTrue(all(s == 200 for s in statuses[:-1]), statuses)
-        d.wait_stderr(r"(?i)full")
+        d.wait_stderr(r"(full|I/O error)")
         # Live traffic: WebSocket sessions and health go on.
         status, _h, _b = d.http("GET", "/health")
         self.assertEqual(status, 200)
