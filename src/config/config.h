@@ -1,7 +1,10 @@
 // Every setting of notifyd, its default and its unit. The built-in default
 // (a default-constructed Config, with PORT from the environment applied by
 // BuiltinDefault()) is what serves when /etc/notifyd.conf does not exist, and
-// etc/notifyd.conf ships the same values with a comment for each key.
+// etc/notifyd.conf ships the same values with a comment for each key, except
+// [history] store and path: the package keeps history in an SQLite file in
+// the unit's state directory, while the built-in default keeps it in memory
+// and writes no file.
 #pragma once
 
 #include <cstddef>
@@ -92,7 +95,8 @@ struct Config {
 
   // [history]: positions are always counted; this says what is kept and where.
   HistoryStore history_store = HistoryStore::kMemory;  ///< "memory" or "sqlite".
-  std::string history_path;        ///< The SQLite file (store = "sqlite"; required then).
+  std::string history_path;        ///< The SQLite file: required, and absolute, with
+                                   ///< store = "sqlite"; unused with "memory".
   uint32_t history_size = 100;     ///< Notifications kept per channel, 0..100000.
   double history_ttl_s = 86400;    ///< Seconds a notification is kept, 1..31536000.
   HistorySync history_sync = HistorySync::kCommit;  ///< "commit" or "batch".

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -436,28 +437,65 @@ bool CheckCidr(const std::string& text, std::string* why) {
   return false;
 }
 
-std::string LevelList() {
-  std::vector<std::string> names;
-  for (int i = 0; i <= static_cast<int>(LogLevel::kOff); ++i) {
-    names.emplace_back(LogLevelName(static_cast<LogLevel>(i)));
-  }
-  return Join(names);
-}
+// A string naming one value of an enum (a log level, a [history] store):
+// each name with its value, in the order messages list them.
+template <typename E>
+using Choices = std::vector<std::pair<std::string_view, E>>;
 
-KeyCodec LogLevelKey(LogLevel Config::*field) {
+template <typename E>
+KeyCodec ChoiceKey(E Config::*field, const Choices<E>& choices) {
+  std::vector<std::string> names;
+  for (const auto& choice : choices) names.emplace_back(choice.first);
+  const std::string list = Join(names);
   return {[=](const toml::node& node, Config* config, std::string* why) {
             const toml::value<std::string>* value = node.as_string();
             if (value == nullptr) {
               *why = Expected("a string", node);
               return false;
             }
-            if (!ParseLogLevel(value->get(), &(config->*field))) {
-              *why = QuoteTomlString(value->get()) + " is not one of " + LevelList();
-              return false;
+            for (const auto& [name, choice] : choices) {
+              if (value->get() != name) continue;
+              config->*field = choice;
+              return true;
             }
-            return true;
+            *why = QuoteTomlString(value->get()) + " is not one of " + list;
+            return false;
           },
-          [=](const Config& config) { return QuoteTomlString(LogLevelName(config.*field)); }};
+          [=](const Config& config) {
+            for (const auto& [name, choice] : choices) {
+              if (config.*field == choice) return QuoteTomlString(name);
+            }
+            return std::string();
+          }};
+}
+
+Choices<LogLevel> LogLevels() {
+  Choices<LogLevel> levels;
+  for (int i = 0; i <= static_cast<int>(LogLevel::kOff); ++i) {
+    const LogLevel level = static_cast<LogLevel>(i);
+    levels.emplace_back(LogLevelName(level), level);
+  }
+  return levels;
+}
+
+// [history] path: any file name here; whether it must be set, and absolute,
+// depends on the store (CheckHistory). Left out of FormatConfig when unset.
+KeyCodec FilePathKey(std::string Config::*field) {
+  KeyCodec codec = StringKey(field, [](const std::string& text, std::string* why) {
+    if (text.empty()) {
+      *why = "must not be empty (leave the key out instead)";
+      return false;
+    }
+    if (text.find('\0') != std::string::npos) {
+      *why = QuoteTomlString(text) + " contains a NUL character";
+      return false;
+    }
+    return true;
+  });
+  codec.format = [=](const Config& config) {
+    return (config.*field).empty() ? std::string() : QuoteTomlString(config.*field);
+  };
+  return codec;
 }
 
 // --- Tokens ----------------------------------------------------------------
@@ -754,7 +792,17 @@ const std::vector<KeyRule>& Rules() {
       {"auth", "subscribe_token_file", SubscribeTokenFileKey()},
       {"auth", "publish", TokenListKey(&Config::publish_tokens, true)},
       {"auth", "admin", TokenListKey(&Config::admin_tokens, false)},
-      {"log", "level", LogLevelKey(&Config::log_level)},
+      {"history", "store",
+       ChoiceKey(&Config::history_store,
+                 {{"memory", HistoryStore::kMemory}, {"sqlite", HistoryStore::kSqlite}})},
+      {"history", "path", FilePathKey(&Config::history_path)},
+      {"history", "size", IntegerKey(&Config::history_size, 0, 100000)},
+      {"history", "ttl", SecondsKey(&Config::history_ttl_s, 1, 31536000)},
+      {"history", "sync",
+       ChoiceKey(&Config::history_sync,
+                 {{"commit", HistorySync::kCommit}, {"batch", HistorySync::kBatch}})},
+      {"history", "recover_max", IntegerKey(&Config::history_recover_max, 1, 100000)},
+      {"log", "level", ChoiceKey(&Config::log_level, LogLevels())},
   };
   return *rules;
 }
@@ -893,10 +941,28 @@ void CheckTokens(ParseState* state) {
   }
 }
 
+// The SQLite store needs its file named, and named absolutely: the service
+// runs in "/", and a database that moves with the working directory would
+// lose history silently. With the memory store the path is unused.
+void CheckHistory(ParseState* state) {
+  const Config& config = state->config;
+  if (config.history_store != HistoryStore::kSqlite) return;
+  if (config.history_path.empty()) {
+    state->problems.Add(state->lines["history.store"],
+                        "history.path: required with store = \"sqlite\" (an absolute file "
+                        "name, such as \"/var/lib/notifyd/history.db\")");
+  } else if (config.history_path.front() != '/') {
+    state->problems.Add(state->lines["history.path"],
+                        "history.path: " + QuoteTomlString(config.history_path) +
+                            " is not an absolute path, which store = \"sqlite\" requires");
+  }
+}
+
 // Rules between keys, checked once every key is valid on its own.
 void CheckRelations(ParseState* state) {
   CheckHeartbeat(state);
   CheckTokens(state);
+  CheckHistory(state);
 }
 
 }  // namespace

@@ -237,8 +237,8 @@ void Broker::OnCommitted(uint64_t ticket) {
     Stream& stream = streams_[p.channel];
     PublishOutcome outcome;
     Release(p.channel, stream, p.seq, p.published_ms, std::move(p.frame), &outcome);
+    p.done(outcome);  // the first publisher is answered before any repeat of its key
     if (!p.key.empty()) RememberKey(KeyOf(p.channel, p.key), p.key, outcome, clock_.WallMillis());
-    p.done(outcome);
   }
 }
 

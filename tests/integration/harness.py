@@ -149,7 +149,20 @@ NOBODY = object()
 UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_MS_Z_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
-CORS_HEADERS = "Content-Type, Authorization"
+def without_position(message):
+    """`message` without the "epoch" and "seq" every subscribed reply and
+    notification carries (PROTOCOL.md Part 2), after checking their types."""
+    if isinstance(message, list):
+        return [without_position(m) for m in message]
+    out = dict(message)
+    epoch = out.pop("epoch", None)
+    seq = out.pop("seq", None)
+    assert isinstance(epoch, str) and 8 <= len(epoch) <= 32, message
+    assert isinstance(seq, int) and seq >= 0, message
+    return out
+
+
+CORS_HEADERS = "Content-Type, Authorization, Idempotency-Key, Last-Event-ID, Title"
 LISTEN_RE = re.compile(r"listening on \S*:(\d+)")
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -311,8 +324,11 @@ class Daemon:
     """One notifyd process under test; see the module docstring."""
 
     def __init__(self, config=None, *, config_text=None, args=(), env=None,
-                 start=True, timeout=10.0, listen_socket=None):
+                 start=True, timeout=10.0, listen_socket=None, preexec=None):
         self.host = HOST
+        # Run in the child before exec, after the parent-death signal is set
+        # (e.g. a resource limit for one test).
+        self.preexec = preexec
         self.port = None
         self.proc = None
         self.args = list(args)
@@ -377,7 +393,7 @@ class Daemon:
             pass_fds = (fd,)
         with open(self.stderr_path, "ab") as err, open(self.stdout_path, "ab") as out:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         env=env, preexec_fn=_set_pdeathsig, pass_fds=pass_fds)
+                                         env=env, preexec_fn=self._preexec, pass_fds=pass_fds)
         deadline = time.monotonic() + timeout
         ready = False
         port = None
@@ -408,6 +424,11 @@ class Daemon:
             time.sleep(0.01)
         self.port = port
         return self
+
+    def _preexec(self):
+        _set_pdeathsig()
+        if self.preexec is not None:
+            self.preexec()
 
     @property
     def pid(self):

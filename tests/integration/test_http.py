@@ -64,7 +64,8 @@ class PublishTest(HttpCase):
         ts = parse_iso(n["timestamp"])
         self.assertGreaterEqual(ts, before - datetime.timedelta(seconds=2))
         self.assertLessEqual(ts, after + datetime.timedelta(seconds=2))
-        self.assertEqual(set(n), {"type", "channel", "timestamp", "title", "body", "data", "id"})
+        self.assertEqual(set(n), {"type", "channel", "timestamp", "title", "body", "data", "id",
+                                  "seq", "epoch"})
 
     async def test_publish_defaults_and_no_data(self):
         sub = await self.d.ws()

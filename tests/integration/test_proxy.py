@@ -1,5 +1,6 @@
 """notifyd behind a reverse proxy, with the shipped etc/notifyd.conf (only
-listen and port changed): the client address comes from X-Forwarded-For
+listen and port changed, and history kept in memory rather than in the
+package's /var/lib/notifyd): the client address comes from X-Forwarded-For
 when the peer is a trusted proxy (loopback by default), the proxy itself is
 never throttled, one forwarded address (or one IPv6 /64) meets its limits,
 and garbage in the header falls back to the peer.
@@ -26,11 +27,12 @@ IO_TIMEOUT = 30.0  # per connection, while thousands connect at once on a shared
 
 
 def shipped_config(**limits):
-    """The shipped config file with listen and port set for the test, and
-    optionally some [limits] values replaced."""
+    """The shipped config file with listen and port set for the test, history
+    in memory (the shipped SQLite file is the package's), and optionally some
+    [limits] values replaced."""
     with open(SHIPPED, encoding="utf-8") as f:
         text = f.read()
-    replacements = {"listen": f'"{HOST}"', "port": "0"}
+    replacements = {"listen": f'"{HOST}"', "port": "0", "store": '"memory"'}
     replacements.update({k: str(v) for k, v in limits.items()})
     for key, value in replacements.items():
         text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)

@@ -5,6 +5,7 @@ import unittest
 
 import websockets.exceptions
 
+from harness import without_position
 from harness import UUID4_RE, DaemonTestCase, RawWs, async_wait_until
 
 
@@ -30,15 +31,15 @@ class RequestsTest(DaemonTestCase):
         a = await self.d.ws()
         b = await self.d.ws()
         r = await a.request({"type": "subscribe", "channel": "news"})
-        self.assertEqual(r, {"type": "subscribed", "channel": "news", "subscriberCount": 1})
+        self.assertEqual(without_position(r), {"type": "subscribed", "channel": "news", "subscriberCount": 1})
         r = await b.request({"type": "subscribe", "channel": "news"})
-        self.assertEqual(r, {"type": "subscribed", "channel": "news", "subscriberCount": 2})
+        self.assertEqual(without_position(r), {"type": "subscribed", "channel": "news", "subscriberCount": 2})
         # Subscribing twice: same reply, count unchanged.
         r = await a.request({"type": "subscribe", "channel": "news"})
-        self.assertEqual(r, {"type": "subscribed", "channel": "news", "subscriberCount": 2})
+        self.assertEqual(without_position(r), {"type": "subscribed", "channel": "news", "subscriberCount": 2})
         # Another channel is counted on its own.
         r = await b.request({"type": "subscribe", "channel": "sports"})
-        self.assertEqual(r, {"type": "subscribed", "channel": "sports", "subscriberCount": 1})
+        self.assertEqual(without_position(r), {"type": "subscribed", "channel": "sports", "subscriberCount": 1})
 
     async def test_unsubscribe(self):
         a = await self.d.ws()
@@ -215,7 +216,7 @@ class ErrorsTest(DaemonTestCase):
         a = await self.d.ws()
         for name in ("x" * 128, "A-Z_a-z.0-9:user@host", "1"):
             r = await a.request({"type": "subscribe", "channel": name})
-            self.assertEqual(r, {"type": "subscribed", "channel": name, "subscriberCount": 1})
+            self.assertEqual(without_position(r), {"type": "subscribed", "channel": name, "subscriberCount": 1})
 
     async def test_name_required(self):
         a = await self.d.ws()

@@ -25,6 +25,7 @@ import struct
 import time
 import unittest
 
+from harness import without_position
 from harness import BufferedSocket, Daemon, DaemonTestCase, parse_http_response
 from harness import encode_client_frame as encode_frame
 from harness import new_websocket_key as new_key
@@ -194,7 +195,7 @@ class FramingTest(WireCase):
             welcome = w.recv_json()
             self.assertEqual(welcome.get("type"), "welcome", welcome)
             r = w.recv_json()
-            self.assertEqual(r, {"type": "subscribed", "channel": "news", "subscriberCount": 1,
+            self.assertEqual(without_position(r), {"type": "subscribed", "channel": "news", "subscriberCount": 1,
                                  "id": 1})
 
     def test_ten_subscribes_in_one_write(self):
@@ -202,7 +203,7 @@ class FramingTest(WireCase):
             w.send(b"".join(text_frame({"type": "subscribe", "channel": f"ch{i}", "id": i})
                             for i in range(10)))
             replies = [w.recv_json() for _ in range(10)]
-            self.assertEqual(replies, [{"type": "subscribed", "channel": f"ch{i}",
+            self.assertEqual(without_position(replies), [{"type": "subscribed", "channel": f"ch{i}",
                                         "subscriberCount": 1, "id": i} for i in range(10)])
 
     def test_fragmented_message_with_ping_between_fragments(self):
@@ -215,7 +216,7 @@ class FramingTest(WireCase):
             w.send(encode_frame(OP_CONT, c, fin=True))
             self.assertEqual(w.recv_frame(), (True, 0, OP_PONG, b"abc"))
             r = w.recv_json()
-            self.assertEqual(r, {"type": "subscribed", "channel": "frag", "subscriberCount": 1,
+            self.assertEqual(without_position(r), {"type": "subscribed", "channel": "frag", "subscriberCount": 1,
                                  "id": "f"})
 
 

@@ -728,3 +728,174 @@ TEST_F(ApiTest, WebSocketPathsWithoutUpgradeAre426) {
 
 }  // namespace
 }  // namespace notifyd::http
+
+namespace notifyd::http {
+namespace {
+
+// --- positions, history, idempotency, events (PROTOCOL.md Part 2) -----------------------
+
+Request WithHeader(Request r, std::string name, std::string value) {
+  r.headers.emplace_back(std::move(name), std::move(value));
+  return r;
+}
+
+TEST_F(ApiTest, PublishReplyCarriesThePosition) {
+  const auto first = ParseJsonText(api_.Handle(PostText("/api/notify/news", "a")).body);
+  const auto second = ParseJsonText(api_.Handle(PostText("/api/notify/news", "b")).body);
+  EXPECT_EQ(UintAt(first, "/seq"), 1u);
+  EXPECT_EQ(UintAt(second, "/seq"), 2u);
+  EXPECT_EQ(StrAt(first, "/epoch"), StrAt(second, "/epoch"));
+  EXPECT_EQ(StrAt(second, "/id"), StrAt(second, "/epoch") + ":2");
+}
+
+TEST_F(ApiTest, IdempotencyKeyRepeatGetsTheFirstReplyAndDeliversNothing) {
+  FakeSubscriber* sub = Subscribe("news");
+  const Response first =
+      api_.Handle(WithHeader(PostText("/api/notify/news", "once"), "Idempotency-Key", "job-42"));
+  const Response again = api_.Handle(
+      WithHeader(PostText("/api/notify/news", "not even looked at"), "Idempotency-Key", "job-42"));
+  ASSERT_EQ(first.status, 200);
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(first.Header("Idempotent-Replayed"), "");
+  EXPECT_EQ(again.Header("Idempotent-Replayed"), "true");
+  EXPECT_EQ(sub->frames().size(), 1u);
+}
+
+TEST_F(ApiTest, MalformedIdempotencyKeyIs400) {
+  for (const std::string& key : {std::string(), std::string(129, 'k'), std::string("a\x01b")}) {
+    ExpectJsonError(
+        api_.Handle(WithHeader(PostText("/api/notify/news", "x"), "Idempotency-Key", key)), 400,
+        "Invalid Idempotency-Key");
+  }
+  EXPECT_EQ(api_.Handle(WithHeader(PostText("/api/notify/news", "x"), "Idempotency-Key",
+                                   std::string(128, 'k')))
+                .status,
+            200);
+}
+
+TEST_F(ApiTest, MessagesPagesThroughHistory) {
+  for (int i = 0; i < 5; ++i) api_.Handle(PostText("/api/notify/news", "n" + std::to_string(i)));
+  Response r = api_.Handle(Get("/api/channels/news/messages"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto doc = ParseJsonText(r.body);
+  const std::string epoch = StrAt(doc, "/epoch");
+  EXPECT_EQ(StrAt(doc, "/channel"), "news");
+  EXPECT_EQ(UintAt(doc, "/seq"), 5u);
+  EXPECT_TRUE(BoolAt(doc, "/recovered"));
+  EXPECT_FALSE(BoolAt(doc, "/more"));
+  ASSERT_EQ(SizeAt(doc, "/messages"), 5u);
+  EXPECT_EQ(StrAt(doc, "/messages/0/type"), "notification");
+  EXPECT_EQ(StrAt(doc, "/messages/0/body"), "n0");
+
+  Request page = Get("/api/channels/news/messages");
+  page.query = "since=" + epoch + ":2&limit=2";
+  doc = ParseJsonText(api_.Handle(page).body);
+  EXPECT_TRUE(BoolAt(doc, "/more"));
+  ASSERT_EQ(SizeAt(doc, "/messages"), 2u);
+  EXPECT_EQ(UintAt(doc, "/messages/0/seq"), 3u);
+  EXPECT_EQ(UintAt(doc, "/messages/1/seq"), 4u);
+
+  page.query = "since=ZyXwVuTs9876:2";
+  doc = ParseJsonText(api_.Handle(page).body);
+  EXPECT_FALSE(BoolAt(doc, "/recovered"));
+
+  page.query = "since=all";
+  EXPECT_EQ(SizeAt(ParseJsonText(api_.Handle(page).body), "/messages"), 5u);
+}
+
+TEST_F(ApiTest, MessagesRefusesMalformedParameters) {
+  for (const char* query : {"since=x", "since=AbCdEfGh1234:-1", "since=", "limit=0",
+                            "limit=1001", "limit=abc", "limit="}) {
+    Request r = Get("/api/channels/news/messages");
+    r.query = query;
+    EXPECT_EQ(api_.Handle(r).status, 400) << query;
+  }
+  ExpectJsonError(api_.Handle(Get("/api/channels/b%20d/messages")), 400, "Invalid channel name");
+}
+
+TEST_F(ApiTest, SubscriberRoutesNeedNoLoopbackButTheSubscribeToken) {
+  EXPECT_EQ(api_.Handle(Get("/api/channels/news/messages", kRemote)).status, 200);
+  EXPECT_EQ(api_.Handle(Get("/api/channels", kRemote)).status, 403);
+  config::Config config;
+  config.subscribe_token.secret = "subscribe-token-0123456789";
+  api_.Configure(config);
+  EXPECT_EQ(api_.Handle(Get("/api/channels/news/messages", kRemote)).status, 401);
+  Request with_token = Get("/api/channels/news/messages", kRemote);
+  with_token.query = "token=subscribe-token-0123456789";
+  EXPECT_EQ(api_.Handle(with_token).status, 200);
+}
+
+TEST_F(ApiTest, CommitModePublishIsAnsweredThroughTheCompletion) {
+  // A store that never commits by itself: the reply waits for OnCommitted.
+  class HoldingStore final : public core::HistoryStore {
+   public:
+    core::LoadedHistory Load(const core::StoreLimits&, int64_t) override { return {}; }
+    void Start(core::StoreEvents* e) override { events = e; }
+    void Submit(core::StoreOp op) override {
+      if (op.ticket != 0) last_ticket = op.ticket;
+    }
+    void Resume() override {}
+    void SetLimits(const core::StoreLimits&) override {}
+    void Close(bool) override {}
+    std::string path() const override { return ""; }
+    uint64_t FileBytes() const override { return 0; }
+    core::StoreEvents* events = nullptr;
+    uint64_t last_ticket = 0;
+  } store;
+  broker_.AttachStore(&store);
+  std::vector<Response> answered;
+  Request r = PostText("/api/notify/news", "durable");
+  r.defer = [&answered]() -> Completion {
+    return [&answered](Response response) { answered.push_back(std::move(response)); };
+  };
+  EXPECT_TRUE(api_.Handle(r).deferred());
+  EXPECT_TRUE(answered.empty());
+  store.events->OnCommitted(store.last_ticket);
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].status, 200);
+  EXPECT_EQ(UintAt(ParseJsonText(answered[0].body), "/seq"), 1u);
+
+  store.events->OnFailed("database or disk is full");
+  const Response refused = api_.Handle(PostText("/api/notify/news", "x"));
+  ExpectJsonError(refused, 503, "Service unavailable");
+  EXPECT_EQ(refused.Header("Retry-After"), "1");
+}
+
+TEST_F(ApiTest, OpenEventsTakesLastEventIdOverSince) {
+  Api::EventsStart start;
+  Request r = Get("/api/events/news");
+  EXPECT_TRUE(api_.IsEventsRequest(r));
+  EXPECT_FALSE(api_.IsEventsRequest(Get("/api/channels/news/messages")));
+  EXPECT_FALSE(api_.OpenEvents(r, &start).has_value());
+  EXPECT_EQ(start.channel, "news");
+  EXPECT_FALSE(start.since.has_value());
+
+  r.query = "since=AbCdEfGh1234:3";
+  EXPECT_FALSE(api_.OpenEvents(r, &start).has_value());
+  EXPECT_EQ(start.since, (core::Position{"AbCdEfGh1234", 3}));
+  r.headers.emplace_back("Last-Event-ID", "ZyXwVuTs9876:7");
+  EXPECT_FALSE(api_.OpenEvents(r, &start).has_value());
+  EXPECT_EQ(start.since, (core::Position{"ZyXwVuTs9876", 7}));
+}
+
+TEST_F(ApiTest, OpenEventsRefusesBadInput) {
+  Api::EventsStart start;
+  std::optional<Response> refusal = api_.OpenEvents(Get("/api/events/b%20d"), &start);
+  ASSERT_TRUE(refusal.has_value());
+  ExpectJsonError(*refusal, 400, "Invalid channel name");
+  EXPECT_EQ(refusal->Header("Access-Control-Allow-Origin"), "*");
+  refusal = api_.OpenEvents(WithHeader(Get("/api/events/news"), "Last-Event-ID", "nope"), &start);
+  ASSERT_TRUE(refusal.has_value());
+  ExpectJsonError(*refusal, 400, "Invalid Last-Event-ID");
+  Request bad_since = Get("/api/events/news");
+  bad_since.query = "since=1";
+  ASSERT_TRUE(api_.OpenEvents(bad_since, &start).has_value());
+  const Response head = api_.EventsHead();
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("Content-Type"), "text/event-stream; charset=utf-8");
+  EXPECT_EQ(head.Header("Cache-Control"), "no-store");
+}
+
+}  // namespace
+}  // namespace notifyd::http

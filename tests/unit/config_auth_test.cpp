@@ -351,7 +351,7 @@ TEST(ConfigAuthTest, FormatConfigRedactsLiteralTokens) {
                       "[[auth.admin]]\n"
                       "token = \"<redacted>\"\n"
                       "\n"
-                      "[log]\n"),
+                      "[history]\n"),
             std::string::npos)
       << text;
 }

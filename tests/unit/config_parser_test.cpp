@@ -70,6 +70,12 @@ Config NonDefault() {
   c.publish_rate = 0;
   c.publish_burst = 1000000;
   c.max_connections_per_address = 0;
+  c.history_store = HistoryStore::kSqlite;
+  c.history_path = "/srv/notifyd/history.db";
+  c.history_size = 0;
+  c.history_ttl_s = 3600.5;
+  c.history_sync = HistorySync::kBatch;
+  c.history_recover_max = 1;
   c.log_level = LogLevel::kDebug;
   return c;
 }
@@ -127,6 +133,14 @@ publish_rate = 0
 publish_burst = 1000000
 max_connections_per_address = 0
 
+[history]
+store = "sqlite"
+path = "/srv/notifyd/history.db"
+size = 0
+ttl = 3600.5
+sync = "batch"
+recover_max = 1
+
 [log]
 level = "debug"
 )");
@@ -136,7 +150,7 @@ level = "debug"
 TEST(ConfigParserTest, EmptyFileGivesDefaults) {
   EXPECT_EQ(ParseOk(""), Config{});
   EXPECT_EQ(ParseOk("# only a comment\n\n"), Config{});
-  EXPECT_EQ(ParseOk("[server]\n[heartbeat]\n[limits]\n[log]\n"), Config{});
+  EXPECT_EQ(ParseOk("[server]\n[heartbeat]\n[limits]\n[history]\n[log]\n"), Config{});
 }
 
 TEST(ConfigParserTest, PartialFileKeepsOtherDefaults) {
@@ -210,7 +224,9 @@ TEST(ConfigParserTest, UnknownSection) {
 
   const std::string far = ParseError("[server]\n[storage]\n");
   EXPECT_TRUE(StartsWith(far, "notifyd.conf:2: unknown section [storage]")) << far;
-  EXPECT_NE(far.find("[server], [heartbeat], [limits], [auth], [log]"), std::string::npos) << far;
+  EXPECT_NE(far.find("[server], [heartbeat], [limits], [auth], [history], [log]"),
+            std::string::npos)
+      << far;
 }
 
 TEST(ConfigParserTest, UnknownSectionWithOddNameIsQuoted) {
@@ -230,6 +246,13 @@ TEST(ConfigParserTest, UnknownKey) {
 
   const std::string far = ParseError("[log]\nlevel = \"info\"\nfile = \"/var/log/x\"\n");
   EXPECT_TRUE(StartsWith(far, "notifyd.conf:3: unknown key 'file' in [log]")) << far;
+
+  EXPECT_EQ(ParseError("[history]\nsotre = \"sqlite\"\n"),
+            "notifyd.conf:2: unknown key 'sotre' in [history]; did you mean 'store'?");
+  const std::string history = ParseError("[history]\nfile = \"/h.db\"\n");
+  EXPECT_EQ(history,
+            "notifyd.conf:2: unknown key 'file' in [history]; known keys: store, path, size, "
+            "ttl, sync, recover_max");
 }
 
 TEST(ConfigParserTest, KeyOutsideASection) {
@@ -286,6 +309,30 @@ TEST(ConfigParserTest, WrongTypes) {
             "float), got a string");
   EXPECT_EQ(ParseError("[limits]\nconnection_burst = 1.5\n"),
             "notifyd.conf:2: limits.connection_burst: expected an integer, got a float");
+  EXPECT_EQ(ParseError("[history]\nstore = 1\n"),
+            "notifyd.conf:2: history.store: expected a string, got an integer");
+  EXPECT_EQ(ParseError("[history]\nstore = [\"sqlite\"]\n"),
+            "notifyd.conf:2: history.store: expected a string, got an array");
+  EXPECT_EQ(ParseError("[history]\npath = 5\n"),
+            "notifyd.conf:2: history.path: expected a string, got an integer");
+  EXPECT_EQ(ParseError("[history]\npath = { file = \"/a\" }\n"),
+            "notifyd.conf:2: history.path: expected a string, got a table");
+  EXPECT_EQ(ParseError("[history]\nsize = 1.5\n"),
+            "notifyd.conf:2: history.size: expected an integer, got a float");
+  EXPECT_EQ(ParseError("[history]\nsize = \"100\"\n"),
+            "notifyd.conf:2: history.size: expected an integer, got a string");
+  EXPECT_EQ(ParseError("[history]\nttl = \"1d\"\n"),
+            "notifyd.conf:2: history.ttl: expected a number of seconds (integer or float), got "
+            "a string");
+  EXPECT_EQ(ParseError("[history]\nttl = 12:00:00\n"),
+            "notifyd.conf:2: history.ttl: expected a number of seconds (integer or float), got "
+            "a time");
+  EXPECT_EQ(ParseError("[history]\nsync = true\n"),
+            "notifyd.conf:2: history.sync: expected a string, got a boolean");
+  EXPECT_EQ(ParseError("[history]\nrecover_max = 10.0\n"),
+            "notifyd.conf:2: history.recover_max: expected an integer, got a float");
+  EXPECT_EQ(ParseError("[history]\nrecover_max = false\n"),
+            "notifyd.conf:2: history.recover_max: expected an integer, got a boolean");
 }
 
 // Every numeric key: both ends accepted, one step past each end refused.
@@ -357,7 +404,10 @@ INSTANTIATE_TEST_SUITE_P(
         RangeCase{"server", "keepalive_timeout", "0.09", "0.1", "3600", "3600.5",
                   "(0.1..3600)"},
         RangeCase{"server", "max_requests_per_connection", "0", "1", "1000000", "1000001",
-                  "(1..1000000)"}));
+                  "(1..1000000)"},
+        RangeCase{"history", "size", "-1", "0", "100000", "100001", "(0..100000)"},
+        RangeCase{"history", "ttl", "0.5", "1", "31536000", "31536000.5", "(1..31536000)"},
+        RangeCase{"history", "recover_max", "0", "1", "100000", "100001", "(1..100000)"}));
 
 TEST(ConfigParserTest, OutOfRangeMessage) {
   EXPECT_EQ(ParseError("[server]\n\n\n\nport = 70000\n"),
@@ -498,15 +548,107 @@ TEST(ConfigParserTest, TimeoutMustExceedInterval) {
   EXPECT_EQ(ParseOk("[heartbeat]\ninterval = 1\ntimeout = 1.001\n").heartbeat_timeout_s, 1.001);
 }
 
+// --- [history] ---------------------------------------------------------------
+
+TEST(ConfigParserTest, HistoryDefaultsAreMemoryWithoutAFile) {
+  const Config config = ParseOk("[history]\n");
+  EXPECT_EQ(config.history_store, HistoryStore::kMemory);
+  EXPECT_EQ(config.history_path, "");
+  EXPECT_EQ(config.history_size, 100u);
+  EXPECT_EQ(config.history_ttl_s, 86400);
+  EXPECT_EQ(config.history_sync, HistorySync::kCommit);
+  EXPECT_EQ(config.history_recover_max, 1000u);
+  EXPECT_EQ(config, Config{});
+}
+
+TEST(ConfigParserTest, HistoryStoreAndSyncNames) {
+  const Config sqlite = ParseOk("[history]\nstore = \"sqlite\"\npath = \"/var/lib/n/h.db\"\n");
+  EXPECT_EQ(sqlite.history_store, HistoryStore::kSqlite);
+  EXPECT_EQ(sqlite.history_path, "/var/lib/n/h.db");
+  EXPECT_EQ(ParseOk("[history]\nstore = \"memory\"\n").history_store, HistoryStore::kMemory);
+  EXPECT_EQ(ParseOk("[history]\nsync = \"batch\"\n").history_sync, HistorySync::kBatch);
+  EXPECT_EQ(ParseOk("[history]\nsync = \"commit\"\n").history_sync, HistorySync::kCommit);
+
+  EXPECT_EQ(ParseError("[history]\n\nstore = \"disk\"\n"),
+            "notifyd.conf:3: history.store: \"disk\" is not one of memory, sqlite");
+  EXPECT_EQ(ParseError("[history]\nstore = \"SQLite\"\n"),
+            "notifyd.conf:2: history.store: \"SQLite\" is not one of memory, sqlite");
+  EXPECT_EQ(ParseError("[history]\nstore = \"\"\n"),
+            "notifyd.conf:2: history.store: \"\" is not one of memory, sqlite");
+  EXPECT_EQ(ParseError("[history]\nsync = \"always\"\n"),
+            "notifyd.conf:2: history.sync: \"always\" is not one of commit, batch");
+  EXPECT_EQ(ParseError("[history]\nsync = \"commit \"\n"),
+            "notifyd.conf:2: history.sync: \"commit \" is not one of commit, batch");
+}
+
+TEST(ConfigParserTest, HistoryTtlIsSecondsAsIntegerOrFloat) {
+  EXPECT_EQ(ParseOk("[history]\nttl = 60\n").history_ttl_s, 60);
+  EXPECT_EQ(ParseOk("[history]\nttl = 1.5\n").history_ttl_s, 1.5);
+  EXPECT_EQ(ParseOk("[history]\nttl = 3e4\n").history_ttl_s, 30000);
+  EXPECT_EQ(ParseError("[history]\nttl = 0\n"),
+            "notifyd.conf:2: history.ttl: 0 is out of range (1..31536000)");
+  EXPECT_EQ(ParseError("[history]\nttl = nan\n"),
+            "notifyd.conf:2: history.ttl: nan is out of range (1..31536000)");
+}
+
+TEST(ConfigParserTest, SqliteNeedsAPath) {
+  // The key to add is named, at the line that asked for SQLite.
+  EXPECT_EQ(ParseError("[history]\nsize = 10\nstore = \"sqlite\"\n"),
+            "notifyd.conf:3: history.path: required with store = \"sqlite\" (an absolute file "
+            "name, such as \"/var/lib/notifyd/history.db\")");
+  EXPECT_EQ(ParseError("history = { store = \"sqlite\" }\n"),
+            "notifyd.conf:1: history.path: required with store = \"sqlite\" (an absolute file "
+            "name, such as \"/var/lib/notifyd/history.db\")");
+}
+
+TEST(ConfigParserTest, SqlitePathMustBeAbsolute) {
+  EXPECT_EQ(ParseError("[history]\nstore = \"sqlite\"\n\npath = \"history.db\"\n"),
+            "notifyd.conf:4: history.path: \"history.db\" is not an absolute path, which "
+            "store = \"sqlite\" requires");
+  EXPECT_EQ(ParseError("[history]\npath = \"./var/h.db\"\nstore = \"sqlite\"\n"),
+            "notifyd.conf:2: history.path: \"./var/h.db\" is not an absolute path, which "
+            "store = \"sqlite\" requires");
+  EXPECT_EQ(ParseError("[history]\nstore = \"sqlite\"\npath = \"~/h.db\"\n"),
+            "notifyd.conf:3: history.path: \"~/h.db\" is not an absolute path, which "
+            "store = \"sqlite\" requires");
+}
+
+TEST(ConfigParserTest, HistoryPathIsAllowedButUnusedWithMemory) {
+  const Config absolute = ParseOk("[history]\nstore = \"memory\"\npath = \"/var/lib/h.db\"\n");
+  EXPECT_EQ(absolute.history_store, HistoryStore::kMemory);
+  EXPECT_EQ(absolute.history_path, "/var/lib/h.db");
+  // Only the SQLite store reads it, so only it needs it absolute.
+  EXPECT_EQ(ParseOk("[history]\npath = \"h.db\"\n").history_path, "h.db");
+}
+
+TEST(ConfigParserTest, HistoryPathMustNameAFile) {
+  EXPECT_EQ(ParseError("[history]\npath = \"\"\n"),
+            "notifyd.conf:2: history.path: must not be empty (leave the key out instead)");
+  EXPECT_EQ(ParseError("[history]\nstore = \"sqlite\"\npath = \"\"\n"),
+            "notifyd.conf:3: history.path: must not be empty (leave the key out instead)");
+  // SQLite would open the name only up to the NUL: another file.
+  EXPECT_EQ(ParseError("[history]\nstore = \"sqlite\"\npath = \"/var/h.db\\u0000x\"\n"),
+            "notifyd.conf:3: history.path: \"/var/h.db\\u0000x\" contains a NUL character");
+}
+
 // --- The shipped file and FormatConfig ---------------------------------------
 
 const std::string kShippedConfig = std::string(NOTIFYD_SOURCE_DIR) + "/etc/notifyd.conf";
 
-TEST(ConfigParserTest, ShippedConfigIsTheBuiltinDefault) {
+// What the shipped file sets: the built-in default, except that the package
+// keeps history in SQLite in the unit's state directory.
+Config Shipped() {
+  Config c;
+  c.history_store = HistoryStore::kSqlite;
+  c.history_path = "/var/lib/notifyd/history.db";
+  return c;
+}
+
+TEST(ConfigParserTest, ShippedConfigIsTheBuiltinDefaultButForTheHistoryStore) {
   Config config = NonDefault();
   std::string error;
   ASSERT_TRUE(LoadConfigFile(kShippedConfig, &config, &error)) << error;
-  EXPECT_EQ(config, Config{});
+  EXPECT_EQ(config, Shipped());
 }
 
 TEST(ConfigParserTest, ShippedConfigSetsEveryKey) {
@@ -520,7 +662,7 @@ TEST(ConfigParserTest, ShippedConfigSetsEveryKey) {
     while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) shipped.append(buffer, n);
     std::fclose(file);
   }
-  std::istringstream lines(FormatConfig(Config{}));
+  std::istringstream lines(FormatConfig(Shipped()));
   std::string line;
   int keys = 0;
   while (std::getline(lines, line)) {
@@ -529,11 +671,11 @@ TEST(ConfigParserTest, ShippedConfigSetsEveryKey) {
     EXPECT_NE(shipped.find("\n" + key), std::string::npos) << key;
     ++keys;
   }
-  EXPECT_EQ(keys, 24);
+  EXPECT_EQ(keys, 30);
 }
 
 TEST(ConfigParserTest, FormatConfigRoundTrips) {
-  for (const Config& original : {Config{}, NonDefault()}) {
+  for (const Config& original : {Config{}, NonDefault(), Shipped()}) {
     const std::string text = FormatConfig(original);
     EXPECT_EQ(ParseOk(text), original) << text;
   }
@@ -544,6 +686,10 @@ TEST(ConfigParserTest, FormatConfigRoundTrips) {
   odd.shutdown_timeout_s = 299.99999999999994;
   odd.port = 65535;
   odd.log_level = LogLevel::kOff;
+  odd.history_store = HistoryStore::kMemory;
+  odd.history_path = "relative/\"h\".db";  // unused with memory, so not refused
+  odd.history_ttl_s = 1 + 1e-9;
+  odd.history_size = 100000;
   const std::string text = FormatConfig(odd);
   EXPECT_EQ(ParseOk(text), odd) << text;
 }
@@ -581,6 +727,13 @@ TEST(ConfigParserTest, FormatConfigListsEveryKeyBySection) {
             "\n"
             "[auth]\n"
             "# no tokens: /ws is open, the API answers loopback peers only\n"
+            "\n"
+            "[history]\n"
+            "store = \"memory\"\n"
+            "size = 100\n"
+            "ttl = 86400.0\n"
+            "sync = \"commit\"\n"
+            "recover_max = 1000\n"
             "\n"
             "[log]\n"
             "level = \"info\"\n");
@@ -734,6 +887,24 @@ TEST(ConfigTest, EqualityComparesEveryField) {
   EXPECT_NE(c, base);
   c = base;
   c.max_connections_per_address = 0;
+  EXPECT_NE(c, base);
+  c = base;
+  c.history_store = HistoryStore::kSqlite;
+  EXPECT_NE(c, base);
+  c = base;
+  c.history_path = "/h.db";
+  EXPECT_NE(c, base);
+  c = base;
+  c.history_size = 0;
+  EXPECT_NE(c, base);
+  c = base;
+  c.history_ttl_s = 86400.5;
+  EXPECT_NE(c, base);
+  c = base;
+  c.history_sync = HistorySync::kBatch;
+  EXPECT_NE(c, base);
+  c = base;
+  c.history_recover_max = 999;
   EXPECT_NE(c, base);
 }
 

@@ -286,3 +286,53 @@ TEST_F(SessionApiTest, SubscribeIsLoggedWithTheClientId) {
 
 }  // namespace
 }  // namespace notifyd::http
+
+namespace notifyd::http {
+namespace {
+
+// --- resume (PROTOCOL.md Part 2) ---------------------------------------------------
+
+TEST_F(SessionApiTest, SubscribeWithSinceReplaysTheMissedAfterTheReply) {
+  FakeSubscriber other;
+  hub_.Subscribe(hub_.Connect(&other).handle, "news");
+  const std::string epoch = Publish("news").epoch;
+  Publish("news");
+  Publish("news");
+  const auto doc = ParseJsonText(Send(
+      R"({"type":"subscribe","channel":"news","since":{"epoch":")" + epoch + R"(","seq":1}})"));
+  EXPECT_EQ(StrAt(doc, "/epoch"), epoch);
+  EXPECT_EQ(UintAt(doc, "/seq"), 3u);
+  EXPECT_TRUE(testing_support::json::BoolAt(doc, "/recovered"));
+  EXPECT_EQ(UintAt(doc, "/missed"), 2u);
+  ASSERT_EQ(replay_.size(), 2u);
+  EXPECT_EQ(replay_[0]->seq, 2u);
+  EXPECT_EQ(replay_[1]->seq, 3u);
+  EXPECT_EQ(hub_.SubscriberCount("news"), 2u) << "subscribed before the replay";
+}
+
+TEST_F(SessionApiTest, SubscribeFromAnUnknownEpochIsNotRecovered) {
+  Publish("news");
+  const auto doc = ParseJsonText(
+      Send(R"({"type":"subscribe","channel":"news","since":{"epoch":"ZyXwVuTs9876","seq":1}})"));
+  EXPECT_FALSE(testing_support::json::BoolAt(doc, "/recovered"));
+  EXPECT_EQ(UintAt(doc, "/missed"), 0u);
+  EXPECT_TRUE(replay_.empty());
+  EXPECT_EQ(hub_.SubscriberCount("news"), 1u) << "subscribed either way";
+}
+
+TEST_F(SessionApiTest, MalformedSinceIsInvalidSince) {
+  for (const char* since : {R"("E:1")", R"({"seq":1})", R"({"epoch":"AbCdEfGh1234"})",
+                            R"({"epoch":1,"seq":1})", R"({"epoch":"AbCdEfGh1234","seq":-1})",
+                            R"({"epoch":"AbCdEfGh1234","seq":1.5})",
+                            R"({"epoch":"AbCdEfGh1234","seq":"1"})", "[]", "true"}) {
+    const std::string reply =
+        Send(std::string(R"({"type":"subscribe","channel":"news","id":7,"since":)") + since +
+             "}");
+    ExpectError(reply, "invalid_since", "Invalid since");
+    EXPECT_EQ(UintAt(ParseJsonText(reply), "/id"), 7u) << since;
+  }
+  EXPECT_EQ(hub_.SubscriberCount("news"), 0u);
+}
+
+}  // namespace
+}  // namespace notifyd::http
