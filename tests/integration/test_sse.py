@@ -186,6 +186,7 @@ class StreamTest(SseTestCase):
         b = self.open("/api/events/count")
         self.assertEqual(self.subscribers("count"), 2)
         _, _, before = self.d.http_json("GET", "/api/stats")
+        self.assertEqual(before["sseStreams"], 2)
         reply = self.publish("count", "two streams")
         self.assertEqual(reply["delivered"], 2)
         for s in (a, b):
@@ -195,6 +196,7 @@ class StreamTest(SseTestCase):
         a.close()
         wait_until(lambda: self.subscribers("count") == 1, timeout=5,
                    what="the closed stream to leave the channel")
+        self.assertEqual(self.d.http_json("GET", "/api/stats")[2]["sseStreams"], 1)
 
     def test_last_event_id_replays_exactly_the_missed_in_order(self):
         first = [self.publish("resume", f"n{i}") for i in range(1, 5)]
