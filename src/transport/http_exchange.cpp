@@ -165,10 +165,11 @@ void HttpExchange::OnRequest() {
   in_handle_ = true;
   http::Response resp = server_.api().Handle(req);
   in_handle_ = false;
+  std::optional<http::Response> early = std::move(early_reply_);
+  early_reply_.reset();
   if (resp.deferred()) {
-    if (early_reply_) {
-      resp = std::move(*early_reply_);
-      early_reply_.reset();
+    if (early) {
+      resp = std::move(*early);
     } else if (!defer_taken_) {
       resp = http::JsonError(500, "Internal server error",
                              "the reply was deferred without a way to make it");

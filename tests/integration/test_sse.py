@@ -223,16 +223,17 @@ class StreamTest(SseTestCase):
 
     def test_unknown_epoch_or_future_seq_gets_resync_first(self):
         pubs = [self.publish("gone", f"n{i}") for i in range(1, 4)]
-        epoch = pubs[0]["epoch"]
+        epoch, top = pubs[0]["epoch"], 3
         for since in ("Unknown0epoch:2", f"{epoch}:99"):
             with self.subTest(since=since):
                 s = self.open("/api/events/gone", {"Last-Event-ID": since})
                 ev = s.event()
                 self.assertEqual(ev["event"], "resync", ev)
-                self.assertEqual(ev["id"], f"{epoch}:3")
+                self.assertEqual(ev["id"], f"{epoch}:{top}")
                 self.assertEqual(json.loads(ev["data"]),
-                                 {"channel": "gone", "epoch": epoch, "seq": 3})
+                                 {"channel": "gone", "epoch": epoch, "seq": top})
                 live = self.publish("gone", "after")
+                top += 1
                 self.assertEqual(s.notification()[0]["id"], live["id"])
                 s.close()
 
@@ -270,7 +271,12 @@ class StreamTest(SseTestCase):
         proc = subprocess.Popen([curl, "-sN", "--max-time", "20",
                                  f"http://127.0.0.1:{self.d.port}/api/events/curl"],
                                 stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        self.addCleanup(lambda: (proc.poll() is None and proc.terminate(), proc.wait(5)))
+        def stop_curl():
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(5)
+            proc.stdout.close()
+        self.addCleanup(stop_curl)
         wait_until(lambda: self.subscribers("curl") == 1, timeout=10,
                    what="curl's stream to subscribe")
         reply = self.publish("curl", "via curl")
@@ -311,6 +317,15 @@ class LimitsTest(SseTestCase):
         self.assertEqual(self.subscribers("one"), 1)
         reply = self.publish("one", "still here")
         self.assertEqual(s.notification()[0]["id"], reply["id"])
+
+    def test_a_stream_takes_a_slot_a_websocket_session_would(self):
+        self.open("/api/events/one")
+        with BufferedSocket(self.d) as b:
+            b.send(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                   b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            status, _, body = read_response(b)
+            self.assertEqual(status, 503, body)
 
 
 class SlowReaderTest(SseTestCase):
