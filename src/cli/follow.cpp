@@ -6,6 +6,7 @@
 #include "cli/command_line.h"
 #include "cli/follower.h"
 #include "cli/position_text.h"
+#include "core/history.h"
 #include "cli/server_address.h"
 #include "cli/usage.h"
 #include "core/printable.h"
@@ -35,7 +36,7 @@ bool ReadArgs(const CommandLine& line, const char* command, bool one_channel, Fo
     }
   }
   if (std::optional<std::string> since = line.Get("--since")) {
-    if (!(out->since = ParsePositionText(*since))) {
+    if (!(out->since = core::ParsePosition(*since))) {
       *error = "--since needs E:N (a notification id), got \"" + core::Printable(*since) + "\"";
       return false;
     }

@@ -7,6 +7,7 @@
 #include "cli/command_line.h"
 #include "cli/http_client.h"
 #include "cli/position_text.h"
+#include "core/history.h"
 #include "cli/server_address.h"
 #include "cli/stream_codec.h"
 #include "cli/usage.h"
@@ -48,7 +49,7 @@ bool ReadArgs(const CommandLine& line, HistoryArgs* out, std::string* error) {
   out->channel = line.positional[0];
   if (!CheckChannelArgument(out->channel, error)) return false;
   std::optional<std::string> since = line.Get("--since");
-  if (since && *since != "all" && !(out->since = ParsePositionText(*since))) {
+  if (since && *since != "all" && !(out->since = core::ParsePosition(*since))) {
     *error =
         "--since needs E:N (a notification id) or \"all\", got \"" + core::Printable(*since) + "\"";
     return false;
