@@ -7,8 +7,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "protocol/json.h"
+
 namespace notifyd::cli {
 namespace {
+
+using protocol::Member;
+using protocol::StringMember;
 
 // Iterative: a deeply nested answer cannot exhaust the stack. Invalid UTF-8
 // is refused, so whatever is printed again is valid UTF-8.
@@ -36,17 +41,6 @@ std::string Compact(const rapidjson::Value& value) {
   Writer writer(buffer);
   value.Accept(writer);
   return std::string(buffer.GetString(), buffer.GetSize());
-}
-
-const rapidjson::Value* Member(const rapidjson::Value& object, const char* key) {
-  auto it = object.FindMember(key);
-  return it == object.MemberEnd() ? nullptr : &it->value;
-}
-
-std::optional<std::string> StringMember(const rapidjson::Value& object, const char* key) {
-  const rapidjson::Value* value = Member(object, key);
-  if (value == nullptr || !value->IsString()) return std::nullopt;
-  return std::string(value->GetString(), value->GetStringLength());
 }
 
 std::optional<uint64_t> UintMember(const rapidjson::Value& object, const char* key) {
