@@ -18,16 +18,14 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-#include <websocketpp/client.hpp>
-#include <websocketpp/config/asio_no_tls_client.hpp>
 
+#include "cli/server_address.h"
+#include "cli/websocket_client.h"
 #include "protocol/client_codec.h"
-#include "version.h"
 
 namespace notifyd::cli {
 namespace {
 
-using WsClient = websocketpp::client<websocketpp::config::asio_client>;
 using protocol::ServerMessage;
 
 // After EOF on stdin, how long to wait for the replies to commands already
@@ -163,48 +161,6 @@ std::string_view Trim(std::string_view text) {
   return text;
 }
 
-std::string Lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
-  return Lowercase(text.substr(0, prefix.size())) == prefix;
-}
-
-// Only ws:// is spoken; say so plainly instead of websocketpp's "endpoint not
-// secure" for wss://.
-bool CheckUrl(const std::string& url, std::string* error) {
-  if (StartsWithNoCase(url, "ws://")) return true;
-  if (StartsWithNoCase(url, "wss://")) {
-    *error =
-        "wss:// is not supported: notifyd-cli speaks plain ws:// only. Reach a TLS "
-        "endpoint through a TLS-terminating proxy (stunnel, socat, nginx) and point "
-        "WS_URL at its ws:// side";
-  } else {
-    *error = "WS_URL must be a ws:// URL, got \"" + url + "\"";
-  }
-  return false;
-}
-
-std::string FailureReason(const WsClient::connection_ptr& con) {
-  int status = static_cast<int>(con->get_response_code());
-  if (status != 0 && status != 101) {
-    return "server answered " + std::to_string(status) + " " + con->get_response_msg() +
-           " instead of upgrading to WebSocket";
-  }
-  // The transport error only explains websocketpp's catch-all code; after a
-  // failed connect it may hold a later, unrelated shutdown error.
-  websocketpp::lib::error_code ec = con->get_ec();
-  asio::error_code transport_error = con->get_transport_ec();
-  if (ec == websocketpp::transport::error::pass_through && transport_error) {
-    return transport_error.message();
-  }
-  return ec.message();
-}
-
 // Reads stdin on its own thread (a blocking read cannot share the io thread)
 // and hands every line to the io thread with asio::post: websocketpp is only
 // free of races when a single thread touches it (TECH-NOTES §3).
@@ -312,7 +268,7 @@ class InteractiveClient {
 int InteractiveClient::Run() {
   Say("Connecting to " + url_ + "...");
   std::string error;
-  if (!CheckUrl(url_, &error) || !Setup(&error) || !Connect(&error)) {
+  if (!CheckWsUrl(url_, &error) || !Setup(&error) || !Connect(&error)) {
     Say("Error: " + error);
     return 1;
   }
@@ -326,17 +282,7 @@ int InteractiveClient::Run() {
 }
 
 bool InteractiveClient::Setup(std::string* error) {
-  // By default websocketpp logs every frame and its payload (TECH-NOTES §5).
-  client_.clear_access_channels(websocketpp::log::alevel::all);
-  client_.clear_error_channels(websocketpp::log::elevel::all);
-  websocketpp::lib::error_code ec;
-  client_.init_asio(&io_, ec);
-  if (ec) {
-    *error = ec.message();
-    return false;
-  }
-  client_.set_user_agent("notifyd-cli/" NOTIFYD_VERSION);
-  client_.set_close_handshake_timeout(kCloseHandshakeMs);
+  if (!InitWsClient(&client_, &io_, kCloseHandshakeMs, error)) return false;
   client_.set_open_handler([this](websocketpp::connection_hdl) { OnOpen(); });
   client_.set_message_handler(
       [this](websocketpp::connection_hdl, WsClient::message_ptr msg) { OnMessage(msg); });
@@ -388,7 +334,7 @@ void InteractiveClient::OnClose() {
 void InteractiveClient::OnFail(websocketpp::connection_hdl hdl) {
   websocketpp::lib::error_code ec;
   WsClient::connection_ptr con = client_.get_con_from_hdl(hdl, ec);
-  Say("Error: " + (con ? FailureReason(con) : ec.message()));
+  Say("Error: " + (con ? ConnectFailureReason(con) : ec.message()));
   exit_code_ = 1;
   eof_timer_.cancel();
 }

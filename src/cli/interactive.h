@@ -5,9 +5,6 @@
 
 namespace notifyd::cli {
 
-/// The default WebSocket URL when WS_URL is unset, as in the seed.
-inline constexpr const char* kDefaultWsUrl = "ws://localhost:8080/ws";
-
 /// Runs the interactive client until quit, EOF on stdin, or the server closes.
 /// Returns the exit code: 0 after a close, 1 when connecting fails.
 int RunInteractive();

@@ -1,11 +1,16 @@
-// notifyd-cli: argv -> interactive client, publish, --help or --version.
+// notifyd-cli: argv -> interactive client, publish, sub, tail, history, --help
+// or --version.
 #include <exception>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "cli/follow.h"
+#include "cli/history.h"
 #include "cli/interactive.h"
 #include "cli/publish.h"
+#include "cli/usage.h"
 #include "version.h"
 
 namespace {
@@ -22,7 +27,12 @@ int Main(const std::vector<std::string>& args) {
     std::cout << "notifyd-cli " NOTIFYD_VERSION "\n" << std::flush;
     return kExitOk;
   }
-  if (command == "publish") return RunPublish({args.begin() + 1, args.end()});
+  using Command = int (*)(const std::vector<std::string>&);
+  static const std::pair<const char*, Command> kCommands[] = {
+      {"publish", RunPublish}, {"sub", RunSub}, {"tail", RunTail}, {"history", RunHistory}};
+  for (const auto& [name, run] : kCommands) {
+    if (command == name) return run({args.begin() + 1, args.end()});
+  }
   std::cerr << "notifyd-cli: unknown command \"" << command << "\"\n\n" << UsageText();
   return kExitUsage;
 }

@@ -225,6 +225,10 @@ void Broker::Release(const std::string& channel, Stream& stream, uint64_t seq,
   outcome->seq = seq;
   outcome->id = frame->id;
   outcome->delivered = hub_.Deliver(channel, frame);
+  // The transport's encoded forms are held by the send queues that need
+  // them; the ring keeps only the text (a replay encodes it again).
+  frame->prepared.reset();
+  frame->prepared_sse.reset();
   Keep(stream, Kept{seq, published_ms, std::move(frame)});
 }
 
@@ -328,7 +332,10 @@ void Broker::Sweep() {
   const int64_t oldest = now - options_.ttl_ms;
   for (auto it = streams_.begin(); it != streams_.end();) {
     Stream& stream = it->second;
-    while (!stream.kept.empty() && stream.kept.front().published_ms < oldest) DropOldest(stream);
+    while (!stream.kept.empty() && (stream.kept.front().published_ms < oldest ||
+                                    stream.kept.size() > options_.size)) {
+      DropOldest(stream);  // expired, or over a size lowered by a reload
+    }
     const bool idle = stream.assigned == stream.top && stream.last_ms < oldest &&
                       hub_.SubscriberCount(it->first) == 0;
     if (!idle) {

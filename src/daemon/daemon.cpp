@@ -212,8 +212,11 @@ void Daemon::ScheduleWatchdog(std::chrono::microseconds interval) {
 
 std::string Daemon::StatusLine() const {
   core::HubStats s = hub_.stats();
-  return std::to_string(s.connections) + " clients, " + std::to_string(s.channels) +
-         " channels, " + std::to_string(s.published_total) + " published";
+  std::string line = std::to_string(s.connections) + " clients, " +
+                     std::to_string(s.channels) + " channels, " +
+                     std::to_string(s.published_total) + " published";
+  if (!broker_.store_ok()) line += "; history store failing: " + broker_.store_error();
+  return line;
 }
 
 protocol::StatsExtra Daemon::StatsExtra() const {

@@ -45,17 +45,6 @@ std::optional<std::string> EncodeRequest(const char* type, const char* key = nul
   return BufferText(buffer);
 }
 
-const rapidjson::Value* Member(const rapidjson::Value& object, const char* key) {
-  auto it = object.FindMember(key);
-  return it == object.MemberEnd() ? nullptr : &it->value;
-}
-
-std::optional<std::string> StringMember(const rapidjson::Value& object, const char* key) {
-  const rapidjson::Value* value = Member(object, key);
-  if (value == nullptr || !value->IsString()) return std::nullopt;
-  return StringOf(*value);
-}
-
 std::optional<int64_t> IntMember(const rapidjson::Value& object, const char* key) {
   const rapidjson::Value* value = Member(object, key);
   if (value == nullptr || !value->IsInt64()) return std::nullopt;

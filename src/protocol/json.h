@@ -1,10 +1,11 @@
-// RapidJSON helpers shared by the protocol .cpp files (never included outside
-// src/protocol/). Untrusted JSON is parsed with a nesting cap, UTF-8
+// RapidJSON helpers shared by the protocol .cpp files and notifyd-cli's
+// stream codec (never included by the daemon outside src/protocol/). Untrusted JSON is parsed with a nesting cap, UTF-8
 // validation and no recursion, so a deep input cannot exhaust the stack;
 // output is written with encoding validation, so every text frame the server
 // sends is valid UTF-8 (the transport sends prepared frames unchecked).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -59,6 +60,19 @@ std::string ToJsonText(const rapidjson::Value& value);
 /// A std::string copy of a string value (length-aware: "\u0000" survives).
 inline std::string StringOf(const rapidjson::Value& v) {
   return std::string(v.GetString(), v.GetStringLength());
+}
+
+/// The member `key` of an object, or nullptr when absent.
+inline const rapidjson::Value* Member(const rapidjson::Value& object, const char* key) {
+  auto it = object.FindMember(key);
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+/// The string member `key`, or nullopt when absent or not a string.
+inline std::optional<std::string> StringMember(const rapidjson::Value& object, const char* key) {
+  const rapidjson::Value* value = Member(object, key);
+  if (value == nullptr || !value->IsString()) return std::nullopt;
+  return StringOf(*value);
 }
 
 }  // namespace notifyd::protocol

@@ -39,6 +39,16 @@ def run_cli(args, *, env=None, stdin_text=None, timeout=20):
         raise AssertionError(f"notifyd-cli {args} did not finish within {timeout}s") from e
 
 
+def find_line(lines, start, pattern):
+    """Index of the first line at or after `start` that equals `pattern`
+    (str) or matches it (compiled regex, searched); None when none does."""
+    for i in range(start, len(lines)):
+        line = lines[i]
+        if pattern.search(line) if hasattr(pattern, "search") else line == pattern:
+            return i
+    return None
+
+
 def free_port():
     """A loopback port nothing listens on (bound once, then released)."""
     with socket.socket() as s:
@@ -90,11 +100,10 @@ class CliSession:
         deadline = time.monotonic() + timeout
         ended = False
         while True:
-            for i in range(self._pos, len(self.lines)):
-                line = self.lines[i]
-                if pattern.search(line) if hasattr(pattern, "search") else line == pattern:
-                    self._pos = i + 1
-                    return line
+            i = find_line(self.lines, self._pos, pattern)
+            if i is not None:
+                self._pos = i + 1
+                return self.lines[i]
             left = deadline - time.monotonic()
             if ended or left <= 0:
                 raise AssertionError(f"no line {pattern!r} within {timeout}s; output:\n"
@@ -382,8 +391,10 @@ class PublishWithoutServerTest(unittest.TestCase):
         start = time.monotonic()
         r = run_cli(["publish", "news", "x"], env=cli_env(NOTIFYD_URL=f"http://127.0.0.1:{port}"))
         self.assertEqual(r.returncode, 1, r)
+        # Three attempts, 0.5 s and 1 s apart, then one line.
         self.assertEqual(r.stderr, f"notifyd-cli: cannot connect to 127.0.0.1:{port}: "
-                                   "Connection refused\n")
+                                   "Connection refused (tried 3 times)\n")
+        self.assertGreaterEqual(time.monotonic() - start, 1.5)
         self.assertLess(time.monotonic() - start, 10)
 
     def test_usage_errors_exit_2(self):

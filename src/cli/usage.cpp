@@ -1,0 +1,109 @@
+#include "cli/usage.h"
+
+#include <iostream>
+
+#include "cli/command_line.h"
+
+namespace notifyd::cli {
+namespace {
+
+constexpr std::string_view kUsage = R"(Usage:
+  notifyd-cli                  interactive client (the seed's client simulator)
+  notifyd-cli publish CHANNEL [--title T] [--data JSON] [--idempotency-key K]
+                              [--url URL] [--token TOKEN] [BODY | -]
+  notifyd-cli sub CHANNEL... [--since E:N] [--url URL] [--token TOKEN]
+  notifyd-cli tail CHANNEL [--since E:N] [--url URL] [--token TOKEN]
+  notifyd-cli history CHANNEL [--since E:N|all] [--limit L] [--url URL] [--token TOKEN]
+  notifyd-cli --help | --version
+
+Interactive mode connects to $WS_URL (default ws://localhost:8080/ws) and reads
+commands from stdin, one per line: sub <channel>, unsub <channel>, name <name>,
+list, ping, help, quit (or exit). It prints every server message and answers
+the server's heartbeat by itself. At EOF on stdin it waits up to 2 s for the
+replies to commands already sent, then closes the connection.
+
+publish sends POST /api/notify/CHANNEL with the JSON body {"title","body","data"}:
+  --title T      the title (when omitted the server uses "Notification")
+  --data JSON    extra data for the subscribers; must be a JSON object
+  --idempotency-key K
+                 the Idempotency-Key header (1-128 printable ASCII characters).
+                 Default: 32 random hex digits, new for every invocation. The
+                 server answers a repeat of a key on the same channel within
+                 300 s with its first answer and delivers nothing twice.
+  BODY           the body text. "-", or no BODY while stdin is not a terminal,
+                 reads it from stdin and drops its trailing line breaks.
+  Each attempt (resolve, connect, send, read the answer) is bounded to 10 s.
+  When connecting fails, the connection is lost, an attempt times out or the
+  server answers 502, 503 or 504, publish tries again, 0.5 s and then 1 s
+  later, at most 3 attempts, always with the same key, so a retry never
+  delivers twice. On success the server's JSON answer (with the
+  notification's "seq" and "epoch") is printed on stdout.
+
+sub follows channels over WebSocket and prints each notification as one line,
+"[CHANNEL #SEQ] TIMESTAMP TITLE: BODY DATA"; tail follows one channel and
+prints each notification as one line of compact JSON, the object as the
+server sent it (for scripts and jq). Both run until SIGINT or SIGTERM. They
+remember the last position (epoch and seq) seen per channel; when the
+connection is lost they reconnect (waiting up to 0.5 s, then up to twice as
+long after each failed attempt, at most 10 s; each attempt bounded to 10 s)
+and resume from it, so nothing is missed or printed twice while the server
+still keeps what was missed. Status lines go
+to stderr: "resumed CHANNEL: recovered N missed notifications", or
+"CHANNEL: cannot resume from E:N (REASON); reloading is up to you".
+  --since E:N    start after seq N of epoch E (the "id" of the last
+                 notification seen), replaying what came since; only with one
+                 CHANNEL
+
+history prints what the server keeps of a channel (GET
+/api/channels/CHANNEL/messages), oldest first, one JSON line per notification,
+the object as the server sent it; it pages through everything kept.
+  --since E:N    only what came after seq N of epoch E; "all" (the default)
+                 starts at the oldest kept. When the history does not reach
+                 back to E:N, what is kept is printed and stderr says so.
+  --limit L      print at most L notifications (L >= 1)
+  Each request is bounded and retried as for publish.
+
+Every command but the interactive one:
+  --url URL      the server's base URL. Default: $NOTIFYD_URL, else derived from
+                 $WS_URL (ws://host:port/... -> http://host:port), else
+                 http://localhost:8080. sub and tail connect to URL/ws, or to
+                 $WS_URL as it is when neither --url nor $NOTIFYD_URL is set.
+  --token TOKEN  send "Authorization: Bearer TOKEN" (default: $NOTIFYD_TOKEN;
+                 prefer the variable, other users can see a command line)
+  Options take "--opt VALUE" or "--opt=VALUE"; "--" ends the options.
+
+Exit status: 0 success (for sub and tail: stopped by SIGINT or SIGTERM); 1
+connecting failed, timed out, or the server refused the request (the reason
+goes to stderr); 2 usage error.
+
+wss:// and https:// are not supported: notifyd-cli speaks plain ws:// and
+http:// only. Reach a TLS endpoint through a TLS-terminating proxy.
+)";
+
+}  // namespace
+
+std::string_view UsageText() { return kUsage; }
+
+std::optional<int> ReadCommandLine(const std::vector<std::string>& args,
+                                   const std::vector<std::string_view>& options,
+                                   CommandLine* line) {
+  std::string error;
+  if (!ParseCommandLine(args, options, line, &error)) return UsageFailure(error);
+  if (!line->help) return std::nullopt;
+  std::cout << kUsage << std::flush;
+  return kExitOk;
+}
+
+int UsageFailure(const std::string& message) {
+  std::cerr << "notifyd-cli: " << message << "\n\n" << kUsage;
+  return kExitUsage;
+}
+
+int Failure(const std::string& message, int code) {
+  Note(message);
+  return code;
+}
+
+void Note(const std::string& message) { std::cerr << "notifyd-cli: " << message << '\n'; }
+
+}  // namespace notifyd::cli
