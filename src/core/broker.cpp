@@ -53,6 +53,7 @@ void Broker::AttachStore(HistoryStore* store) {
   load_report_ = LoadReport{loaded.channels.size(), 0, keep_epochs, loaded.started_anew,
                             loaded.clean_stop};
   store_ = store;
+  loaded_checkins_ = std::move(loaded.checkins);
   store_->Start(this);
   for (StoredChannel& stored : loaded.channels) {
     if (!keep_epochs) {

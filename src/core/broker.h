@@ -140,6 +140,10 @@ class Broker final : public StoreEvents {
 
   /// False while the store has failed recently: publishes answer 503.
   bool store_ok() const;
+  /// The attached store, or nullptr (memory history).
+  HistoryStore* store() const { return store_; }
+  /// The check-ins AttachStore found, handed over once (core::Checkins).
+  std::vector<StoredCheckin> TakeLoadedCheckins() { return std::move(loaded_checkins_); }
   /// What AttachStore found, for the journal.
   struct LoadReport {
     size_t channels = 0;
@@ -214,6 +218,7 @@ class Broker final : public StoreEvents {
   std::string store_error_;
   BrokerStats stats_;
   LoadReport load_report_;
+  std::vector<StoredCheckin> loaded_checkins_;
 };
 
 }  // namespace notifyd::core

@@ -45,10 +45,21 @@ struct StoredKey {
   int64_t expires_ms = 0;  ///< Wall clock.
 };
 
+/// A check-in (PROTOCOL.md Part 2 "Check-ins") as stored.
+struct StoredCheckin {
+  std::string name;
+  std::string channel;
+  int64_t every_s = 0;
+  int64_t grace_s = 0;
+  int64_t last_ms = 0;  ///< Wall clock of the last check-in.
+  bool late = false;    ///< "late" was published and no check-in came since.
+};
+
 /// What Load finds.
 struct LoadedHistory {
   std::vector<StoredChannel> channels;
   std::vector<StoredKey> keys;  ///< Not yet expired.
+  std::vector<StoredCheckin> checkins;
   /// The last run ended with Close() (its last writes are all in). False
   /// after a crash, and for a database that had to be created or replaced.
   bool clean_stop = false;
@@ -71,6 +82,8 @@ struct StoreOp {
                     ///< channel's old entries.
     kDropChannel,   ///< Delete the channel row, its entries and its keys.
     kKeyDelivered,  ///< Set `delivered` of key row (channel, key).
+    kCheckin,       ///< Upsert check-in `checkin` (its name is the key).
+    kDropCheckin,   ///< Delete check-in `checkin.name`.
   };
   Kind kind = Kind::kAppend;
   /// kAppend: increasing, nonzero; StoreEvents reports commits by ticket.
@@ -85,6 +98,7 @@ struct StoreOp {
   std::string key;
   int64_t key_expires_ms = 0;
   uint64_t delivered = 0;
+  StoredCheckin checkin;  ///< kCheckin, kDropCheckin.
 };
 
 /// What a store reports, on the loop thread.

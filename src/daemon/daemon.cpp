@@ -26,6 +26,7 @@ Daemon::Daemon(config::Config config, ConfigSource source)
       started_ms_(clock_.MonotonicMillis()),
       hub_(clock_),
       broker_(hub_, clock_, encoder_),
+      checkins_(broker_, clock_),
       api_(hub_, broker_, clock_, counters_, [this] { return StatsExtra(); }),
       session_api_(hub_, broker_, clock_, counters_),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
@@ -33,6 +34,7 @@ Daemon::Daemon(config::Config config, ConfigSource source)
       status_timer_(io_),
       watchdog_timer_(io_),
       sweep_timer_(io_) {
+  api_.AttachCheckins(&checkins_);
   Apply(config_);
 }
 
@@ -110,6 +112,7 @@ void Daemon::OpenHistory() {
     broker_.FailStore(std::string("cannot open ") + config_.history_path + ": " + e.what());
     return;
   }
+  checkins_.Restore(broker_.TakeLoadedCheckins());
   const core::Broker::LoadReport& r = broker_.load_report();
   spdlog::info("history: {} ({} sync), {} channels and {} notifications loaded", config_.history_path,
                batch ? "batch" : "commit", r.channels, r.notifications);
@@ -126,6 +129,7 @@ void Daemon::ScheduleSweep() {
   sweep_timer_.async_wait([this](const asio::error_code& ec) {
     if (ec || stopping_) return;
     broker_.Sweep();
+    checkins_.Sweep();
     ScheduleSweep();
   });
 }

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "core/broker.h"
+#include "core/checkins.h"
 #include "core/clock.h"
 #include "core/history_store.h"
 #include "core/hub.h"
@@ -60,6 +61,7 @@ class Daemon {
   protocol::JsonNotificationEncoder encoder_;
   core::Hub hub_;
   core::Broker broker_;
+  core::Checkins checkins_;
   core::Counters counters_;
   http::Api api_;
   http::SessionApi session_api_;

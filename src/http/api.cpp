@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <tuple>
 
 #include "core/channel_name.h"
 #include "core/utf8.h"
@@ -71,8 +72,8 @@ bool SinceParam(std::string_view query, std::optional<core::Position>* since) {
   return since->has_value();
 }
 
-// The only POST under /api/ is publish (its channel is the one parameter);
-// everything else there is for admins.
+// The POSTs under /api/ publish: to the channel in the path, or (a check-in)
+// to the check-in's channel; everything else there is for admins.
 bool IsPublish(const Request& request, const Match& match) {
   return request.method == "POST" && match.params.size() == 1;
 }
@@ -120,6 +121,8 @@ std::optional<Response> CheckGrant(const Access::Grant& grant, bool publish, con
   if (grant.role == Access::Role::kSubscribe) {
     return JsonError(403, "Forbidden", "the subscribe token may not publish");
   }
+  // A check-in publishes to the channel its body names: the handler checks it.
+  if (match.params.front().first != "channel") return std::nullopt;
   // An invalid channel name is the handler's 400, whoever asks.
   const std::string& channel = match.params.front().second;
   if (!core::IsValidChannelName(channel) || grant.MayPublish(channel)) return std::nullopt;
@@ -141,6 +144,9 @@ Api::Api(core::Hub& hub, core::Broker& broker, const core::Clock& clock,
   router_.Add("GET", "/api/channels", std::bind(&Api::Channels, this, _1, _2));
   router_.Add("GET", "/api/channels/{channel}/messages", std::bind(&Api::Messages, this, _1, _2));
   router_.Add("GET", "/api/events/{channel}", std::bind(&Api::Events, this, _1, _2));
+  router_.Add("POST", "/api/checkin/{name}", std::bind(&Api::CheckIn, this, _1, _2));
+  router_.Add("DELETE", "/api/checkin/{name}", std::bind(&Api::DeleteCheckin, this, _1, _2));
+  router_.Add("GET", "/api/checkins", std::bind(&Api::ListCheckins, this, _1, _2));
   router_.Add("GET", "/api/stats", std::bind(&Api::Stats, this, _1, _2));
   router_.Add("GET", "/api/clients", std::bind(&Api::Clients, this, _1, _2));
   router_.Add("GET", "/health", std::bind(&Api::Health, this, _1, _2));
@@ -262,8 +268,11 @@ Response Api::Dispatch(const Request& request) {
     std::optional<Response> refusal = Authorize(request, match, peer, &grant);
     if (!refusal && IsPublish(request, match)) refusal = LimitPublishRate(grant, peer);
     if (refusal) return std::move(*refusal);
+    grant_ = grant;
   }
-  return (*match.handler)(request, match.params);
+  Response response = (*match.handler)(request, match.params);
+  grant_ = nullptr;
+  return response;
 }
 
 std::optional<Response> Api::Authorize(const Request& request, const Match& match,
@@ -457,6 +466,63 @@ Response Api::Messages(const Request& request, const Params& params) {
     limit = std::stoul(text);
   }
   return Json(200, protocol::EncodeHistoryPage(channel, broker_.Read(channel, since, limit)));
+}
+
+Response Api::CheckIn(const Request& request, const Params& params) {
+  const std::string& name = params.front().second;
+  if (!core::IsValidChannelName(name)) {
+    return JsonError(400, "Invalid check-in name", "use 1 to 128 bytes of A-Z a-z 0-9 _ - . : @");
+  }
+  if (checkins_ == nullptr) return JsonError(404, "Not found", "check-ins are not served here");
+  core::Checkins::Update update;
+  std::string details;
+  if (!request.body.empty() && !protocol::ParseCheckinJson(request.body, &update, &details)) {
+    return JsonError(400, "Invalid request body", details);
+  }
+  // Query parameters, where given, as the body's fields.
+  for (auto [key, min, field] : {std::make_tuple("every", int64_t{1}, &update.every_s),
+                                 std::make_tuple("grace", int64_t{0}, &update.grace_s)}) {
+    std::string text;
+    if (!QueryParam(request.query, key, &text)) continue;
+    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoll(text) < min || std::stoll(text) > core::Checkins::kMaxSeconds) {
+      return JsonError(400, "Invalid " + std::string(key),
+                       std::string(key) + " is a number of seconds, " + std::to_string(min) +
+                           " to " + std::to_string(core::Checkins::kMaxSeconds));
+    }
+    *field = std::stoll(text);
+  }
+  std::string channel;
+  if (QueryParam(request.query, "channel", &channel)) {
+    if (!core::IsValidChannelName(channel)) {
+      return JsonError(400, "Invalid channel name", "use 1 to 128 bytes of A-Z a-z 0-9 _ - . : @");
+    }
+    update.channel = channel;
+  }
+  const std::vector<core::StoredCheckin> known = checkins_->List();
+  std::string target = update.channel.value_or(core::Checkins::kDefaultChannel);
+  for (const core::StoredCheckin& c : known) {
+    if (c.name == name && !update.channel) target = c.channel;
+  }
+  if (grant_ != nullptr && !grant_->MayPublish(target)) {
+    ++counters_.forbidden;
+    return JsonError(403, "Forbidden", "this token may not publish to " + target);
+  }
+  return Json(200, protocol::EncodeCheckin(checkins_->CheckIn(name, update)));
+}
+
+Response Api::DeleteCheckin(const Request&, const Params& params) {
+  const std::string& name = params.front().second;
+  if (checkins_ == nullptr || !checkins_->Remove(name)) {
+    return JsonError(404, "Not found", "no check-in named " + name);
+  }
+  Response r{204, {}, {}};
+  return r;
+}
+
+Response Api::ListCheckins(const Request&, const Params&) {
+  return Json(200, protocol::EncodeCheckins(checkins_ ? checkins_->List()
+                                                      : std::vector<core::StoredCheckin>{}));
 }
 
 // The transport streams /api/events itself (OpenEvents); reached only where

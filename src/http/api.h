@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "core/broker.h"
+#include "core/checkins.h"
 #include "core/clock.h"
 #include "core/history.h"
 #include "core/counters.h"
@@ -53,6 +54,9 @@ class Api {
   /// rate, allowed hosts and origins, trusted proxies); called again on
   /// reload, when the new values apply to the next request.
   void Configure(const config::Config& config);
+
+  /// Serves /api/checkin and /api/checkins from `checkins` (not owned).
+  void AttachCheckins(core::Checkins* checkins) { checkins_ = checkins; }
 
   /// The client behind `request` (trusted_proxies and the X-Forwarded-For or
   /// Forwarded header applied to request.peer_address).
@@ -101,6 +105,9 @@ class Api {
   Response Publish(const Request& request, const Params& params);
   Response Channels(const Request& request, const Params& params);
   Response Messages(const Request& request, const Params& params);
+  Response CheckIn(const Request& request, const Params& params);
+  Response DeleteCheckin(const Request& request, const Params& params);
+  Response ListCheckins(const Request& request, const Params& params);
   Response Events(const Request& request, const Params& params);
   /// The reply to a publish, from its outcome.
   Response PublishReply(const core::PublishOutcome& outcome) const;
@@ -126,6 +133,10 @@ class Api {
 
   core::Hub& hub_;
   core::Broker& broker_;
+  core::Checkins* checkins_ = nullptr;
+  /// The grant of the request being dispatched (nullptr: none needed), for
+  /// handlers whose rule depends on the body (a check-in's channel).
+  const Access::Grant* grant_ = nullptr;
   const core::Clock& clock_;
   core::Counters& counters_;
   StatsSource stats_;

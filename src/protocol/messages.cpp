@@ -493,3 +493,79 @@ std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra) {
 }
 
 }  // namespace notifyd::protocol
+
+namespace notifyd::protocol {
+
+namespace {
+
+void WriteCheckin(JsonWriter& w, const core::StoredCheckin& c) {
+  w.StartObject();
+  WriteMember(w, "name", c.name);
+  WriteMember(w, "channel", c.channel);
+  w.Key("every");
+  w.Int64(c.every_s);
+  w.Key("grace");
+  w.Int64(c.grace_s);
+  WriteMember(w, "state", c.late ? "late" : "up");
+  WriteMember(w, "last", core::FormatIso8601(c.last_ms));
+  WriteMember(w, "due", core::FormatIso8601(core::Checkins::DueMs(c)));
+  w.EndObject();
+}
+
+// An integer member `key` in min..max, when present.
+bool SecondsMember(const rapidjson::Value& obj, const char* key, int64_t min,
+                   std::optional<int64_t>* out, std::string* details) {
+  const rapidjson::Value* v = Member(obj, key);
+  if (v == nullptr || v->IsNull()) return true;
+  if (!v->IsInt64() || v->GetInt64() < min || v->GetInt64() > core::Checkins::kMaxSeconds) {
+    *details = std::string(key) + " must be an integer number of seconds, " +
+               std::to_string(min) + " to " + std::to_string(core::Checkins::kMaxSeconds);
+    return false;
+  }
+  *out = v->GetInt64();
+  return true;
+}
+
+}  // namespace
+
+bool ParseCheckinJson(std::string_view body, core::Checkins::Update* out, std::string* details) {
+  rapidjson::Document doc;
+  if (!ParseJson(body, &doc, details)) return false;
+  if (!doc.IsObject()) {
+    *details = "the body must be a JSON object";
+    return false;
+  }
+  if (!SecondsMember(doc, "every", 1, &out->every_s, details) ||
+      !SecondsMember(doc, "grace", 0, &out->grace_s, details)) {
+    return false;
+  }
+  std::optional<std::string> channel = StringMember(doc, "channel");
+  const rapidjson::Value* raw = Member(doc, "channel");
+  if ((raw != nullptr && !raw->IsNull() && !channel) ||
+      (channel && !core::IsValidChannelName(*channel))) {
+    *details = "channel must be a channel name: 1 to 128 bytes of A-Z a-z 0-9 _ - . : @";
+    return false;
+  }
+  if (channel) out->channel = std::move(channel);
+  return true;
+}
+
+std::string EncodeCheckin(const core::StoredCheckin& checkin) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  WriteCheckin(w, checkin);
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string EncodeCheckins(const std::vector<core::StoredCheckin>& checkins) {
+  Body b;
+  b.w().Key("checkins");
+  b.w().StartArray();
+  for (const core::StoredCheckin& c : checkins) WriteCheckin(b.w(), c);
+  b.w().EndArray();
+  b.w().Key("total");
+  b.w().Uint64(checkins.size());
+  return b.Finish();
+}
+
+}  // namespace notifyd::protocol

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/broker.h"
+#include "core/checkins.h"
 #include "core/counters.h"
 #include "core/history.h"
 #include "core/hub.h"
@@ -119,6 +120,15 @@ std::string EncodePublishResponse(std::string_view channel, size_t delivered,
 std::string EncodeHistoryPage(std::string_view channel, const core::HistoryPage& page);
 std::string EncodeChannels(const std::vector<std::pair<std::string, size_t>>& channels);
 std::string EncodeClients(const std::map<core::ClientHandle, core::ClientInfo>& clients);
+
+/// A check-in's optional settings from a JSON body {"every","grace","channel"}.
+/// False with `details` when the body is not such an object (integers in
+/// range, a valid channel name).
+bool ParseCheckinJson(std::string_view body, core::Checkins::Update* out, std::string* details);
+/// {"name","channel","every","grace","state":"up"|"late","last":ISO,"due":ISO}.
+std::string EncodeCheckin(const core::StoredCheckin& checkin);
+/// {"checkins":[...],"total":N}.
+std::string EncodeCheckins(const std::vector<core::StoredCheckin>& checkins);
 
 /// Fields of GET /api/stats beyond the hub's counters.
 struct StatsExtra {

@@ -55,6 +55,18 @@ CREATE TABLE meta(
   value TEXT NOT NULL) WITHOUT ROWID;
 )";
 
+// Check-ins came after schema version 1 was first written: created where
+// missing, so files from before them gain the table at their next start.
+constexpr const char* kCheckinsSchema = R"(
+CREATE TABLE IF NOT EXISTS checkins(
+  name TEXT NOT NULL PRIMARY KEY,
+  channel TEXT NOT NULL,
+  every_s INTEGER NOT NULL,
+  grace_s INTEGER NOT NULL,
+  last_ms INTEGER NOT NULL,
+  late INTEGER NOT NULL) WITHOUT ROWID;
+)";
+
 constexpr const char* kSetRunState =
     "INSERT INTO meta(key, value) VALUES('run_state', ?1) "
     "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
@@ -258,6 +270,22 @@ std::vector<core::StoredKey> ReadKeys(sqlite3* db) {
   return out;
 }
 
+std::vector<core::StoredCheckin> ReadCheckins(sqlite3* db) {
+  std::vector<core::StoredCheckin> out;
+  Stmt checkins;
+  checkins.Prepare(db,
+                   "SELECT name, channel, every_s, grace_s, last_ms, late FROM checkins "
+                   "ORDER BY name",
+                   "reading the check-ins");
+  int rc;
+  while ((rc = checkins.Step()) == SQLITE_ROW) {
+    out.push_back({checkins.Text(0), checkins.Text(1), checkins.Int(2), checkins.Int(3),
+                   checkins.Int(4), checkins.Int(5) != 0});
+  }
+  Check(db, rc, "reading the check-ins");
+  return out;
+}
+
 }  // namespace
 
 /// The writer's prepared statements.
@@ -267,8 +295,13 @@ struct SqliteStore::Statements {
   Stmt insert_entry, trim_entries, delete_entries;
   Stmt insert_key, key_delivered, delete_keys;
   Stmt sweep_entries, sweep_keys;
+  Stmt upsert_checkin, delete_checkin;
 
   void Prepare(sqlite3* db) {
+    upsert_checkin.Prepare(db,
+                           "INSERT OR REPLACE INTO checkins(name, channel, every_s, grace_s, "
+                           "last_ms, late) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+    delete_checkin.Prepare(db, "DELETE FROM checkins WHERE name = ?1");
     begin.Prepare(db, "BEGIN IMMEDIATE");
     commit.Prepare(db, "COMMIT");
     rollback.Prepare(db, "ROLLBACK");
@@ -444,9 +477,11 @@ void SqliteStore::CreateSchema() {
 void SqliteStore::ReadHistory(const core::StoreLimits& limits, int64_t now_ms,
                               core::LoadedHistory* out) {
   Exec(db_, "BEGIN IMMEDIATE", "reading");
+  Exec(db_, kCheckinsSchema, "creating the check-ins table");
   PruneForLoad(db_, limits, now_ms);
   out->channels = ReadChannels(db_);
   out->keys = ReadKeys(db_);
+  out->checkins = ReadCheckins(db_);
   out->clean_stop = QueryText(db_, "SELECT value FROM meta WHERE key = 'run_state'",
                               "reading the run state") == "clean";
   Stmt running;
@@ -738,6 +773,16 @@ bool SqliteStore::Apply(const StoreOp& op) {
     case Kind::kKeyDelivered:
       return s.key_delivered.Bind(1, op.channel).Bind(2, op.key).Bind(3, op.delivered).Run() ==
              SQLITE_DONE;
+    case Kind::kCheckin:
+      return s.upsert_checkin.Bind(1, op.checkin.name)
+                 .Bind(2, op.checkin.channel)
+                 .Bind(3, op.checkin.every_s)
+                 .Bind(4, op.checkin.grace_s)
+                 .Bind(5, op.checkin.last_ms)
+                 .Bind(6, static_cast<int64_t>(op.checkin.late ? 1 : 0))
+                 .Run() == SQLITE_DONE;
+    case Kind::kDropCheckin:
+      return s.delete_checkin.Bind(1, op.checkin.name).Run() == SQLITE_DONE;
   }
   return true;
 }
