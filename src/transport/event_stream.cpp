@@ -75,7 +75,7 @@ void EventStream::Resume(const std::optional<core::Position>& since) {
   core::ResumeResult resume = server_.broker().Resume(channel_, since);
   if (!since) return;
   if (resume.recovery.recovered) {
-    for (const core::FramePtr& frame : resume.frames) Deliver(frame);
+    for (const core::FramePtr& frame : resume.frames) server_.hub().DeliverTo(handle_, frame);
     return;
   }
   // The id makes a browser's next reconnect resume from the top. Channel
