@@ -825,3 +825,45 @@ TEST(HttpEncodeTest, Stats) {
 
 }  // namespace
 }  // namespace notifyd::protocol
+
+namespace notifyd::protocol {
+namespace {
+
+TEST(CheckinJsonTest, ParsesTheOptionalSettings) {
+  core::Checkins::Update u;
+  std::string details;
+  ASSERT_TRUE(ParseCheckinJson(R"({"every":60,"grace":0,"channel":"ops"})", &u, &details));
+  EXPECT_EQ(u.every_s, 60);
+  EXPECT_EQ(u.grace_s, 0);
+  EXPECT_EQ(u.channel, "ops");
+  core::Checkins::Update none;
+  ASSERT_TRUE(ParseCheckinJson("{}", &none, &details));
+  EXPECT_FALSE(none.every_s || none.grace_s || none.channel);
+}
+
+TEST(CheckinJsonTest, RefusesWhatIsNotASetting) {
+  for (const char* body : {"[]", "x", R"({"every":0})", R"({"every":31536001})",
+                           R"({"every":"60"})", R"({"every":1.5})", R"({"grace":-1})",
+                           R"({"channel":5})", R"({"channel":"b d"})"}) {
+    core::Checkins::Update u;
+    std::string details;
+    EXPECT_FALSE(ParseCheckinJson(body, &u, &details)) << body;
+    EXPECT_FALSE(details.empty()) << body;
+  }
+}
+
+TEST(CheckinJsonTest, EncodesTheContractFields) {
+  const core::StoredCheckin c{"backup", "ops", 60, 5, 1795633649123, true};
+  const auto doc = testing_support::json::ParseJsonText(EncodeCheckin(c));
+  EXPECT_EQ(testing_support::json::Keys(doc),
+            testing_support::json::Sorted(
+                {"name", "channel", "every", "grace", "state", "last", "due"}));
+  EXPECT_EQ(testing_support::json::StrAt(doc, "/state"), "late");
+  EXPECT_EQ(testing_support::json::StrAt(doc, "/last"), "2026-11-25T19:07:29.123Z");
+  EXPECT_EQ(testing_support::json::StrAt(doc, "/due"), "2026-11-25T19:08:29.123Z");
+  const auto list = testing_support::json::ParseJsonText(EncodeCheckins({c, c}));
+  EXPECT_EQ(testing_support::json::UintAt(list, "/total"), 2u);
+}
+
+}  // namespace
+}  // namespace notifyd::protocol
