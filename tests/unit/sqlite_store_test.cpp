@@ -25,6 +25,7 @@ namespace {
 using core::LoadedHistory;
 using core::StoreLimits;
 using core::StoreOp;
+using core::StoredCheckin;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 namespace fs = std::filesystem;
@@ -218,7 +219,7 @@ TEST_F(SqliteStoreTest, FirstLoadCreatesTheSchema) {
   EXPECT_EQ(Query(path_,
                   "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
                   "WHERE type = 'table' ORDER BY name)"),
-            "channels,entries,idempotency,meta");
+            "channels,checkins,entries,idempotency,meta");
   EXPECT_EQ(Query(path_, "SELECT value FROM meta WHERE key = 'run_state'"), "running");
   EXPECT_GT(store->FileBytes(), 0u);
   EXPECT_EQ(store->path(), path_);
@@ -383,6 +384,32 @@ TEST_F(SqliteStoreTest, DropChannelRemovesItsRowsOnly) {
   EXPECT_EQ(Seqs(h.channels[0]), (std::vector<uint64_t>{1}));
   EXPECT_TRUE(h.keys.empty());
   EXPECT_EQ(Query(path_, "SELECT count(*) FROM entries WHERE channel = 'a'"), "0");
+}
+
+TEST_F(SqliteStoreTest, CheckinsAreKeptReplacedAndDropped) {
+  auto store = Open();
+  StoreOp op;
+  op.kind = StoreOp::Kind::kCheckin;
+  op.checkin = {"backup", "ops", 60, 5, kT0, false};
+  store->Submit(op);
+  op.checkin = {"backup", "ops", 120, 5, kT0 + 1000, true};
+  store->Submit(op);
+  op.checkin = {"gone", "checkins", 60, 0, kT0, false};
+  store->Submit(op);
+  StoreOp drop;
+  drop.kind = StoreOp::Kind::kDropCheckin;
+  drop.checkin.name = "gone";
+  store->Submit(drop);
+  store->Close(true);
+  LoadedHistory h = Reload();
+  ASSERT_EQ(h.checkins.size(), 1u);
+  const StoredCheckin& c = h.checkins[0];
+  EXPECT_EQ(c.name, "backup");
+  EXPECT_EQ(c.channel, "ops");
+  EXPECT_EQ(c.every_s, 120);
+  EXPECT_EQ(c.grace_s, 5);
+  EXPECT_EQ(c.last_ms, kT0 + 1000);
+  EXPECT_TRUE(c.late);
 }
 
 TEST_F(SqliteStoreTest, ACorruptFileIsMovedAsideAndReplaced) {
