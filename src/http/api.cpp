@@ -152,6 +152,9 @@ Api::Api(core::Hub& hub, core::Broker& broker, const core::Clock& clock,
   router_.Add("GET", "/health", std::bind(&Api::Health, this, _1, _2));
   router_.Add("GET", "/ws", std::bind(&Api::UpgradeRequired, this, _1, _2));
   router_.Add("GET", "/ws/echo", std::bind(&Api::UpgradeRequired, this, _1, _2));
+  for (const std::string& path : web_files_.Paths()) {
+    router_.Add("GET", path, std::bind(&Api::WebFile, this, _1, _2));
+  }
 }
 
 void Api::Configure(const config::Config& config) {
@@ -590,6 +593,11 @@ Response Api::Health(const Request&, const Params&) {
   Response r{200, {}, "OK"};
   r.SetHeader("Content-Type", "text/plain; charset=utf-8");
   return r;
+}
+
+// Routed only for the paths StaticFiles serves.
+Response Api::WebFile(const Request& request, const Params&) {
+  return *web_files_.Serve(request);
 }
 
 Response Api::UpgradeRequired(const Request&, const Params&) {

@@ -1,4 +1,5 @@
-// The HTTP API of PROTOCOL.md: publish, channels, stats, clients, health, plus
+// The HTTP API of PROTOCOL.md: publish, channels, stats, clients, health, the
+// web console's files (StaticFiles, served to anyone: they hold no data), plus
 // CORS, OPTIONS, JSON errors, the access rules (loopback only, or tokens), the
 // client address behind trusted proxies and the publish rate limit. Pure
 // functions of a Request, the hub and the clock; the transport does the
@@ -27,6 +28,7 @@
 #include "http/access.h"
 #include "http/client_address.h"
 #include "http/router.h"
+#include "http/static_files.h"
 #include "protocol/messages.h"
 
 namespace notifyd::http {
@@ -115,6 +117,7 @@ class Api {
   Response Clients(const Request& request, const Params& params);
   Response Health(const Request& request, const Params& params);
   Response UpgradeRequired(const Request& request, const Params& params);
+  Response WebFile(const Request& request, const Params& params);
   Response Dispatch(const Request& request);
   /// The refusal of a request whose route is not found (404, 405, 400), or nullopt.
   std::optional<Response> RouteError(const Request& request, const Match& match) const;
@@ -140,6 +143,7 @@ class Api {
   const core::Clock& clock_;
   core::Counters& counters_;
   StatsSource stats_;
+  StaticFiles web_files_{BuiltinWebFiles()};
   Router router_;
   std::string cors_origin_ = "*";
   size_t max_body_bytes_ = 65536;

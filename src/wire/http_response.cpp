@@ -13,6 +13,7 @@ const char* ReasonPhrase(int status) {
     case 201: return "Created";
     case 202: return "Accepted";
     case 204: return "No Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -48,8 +49,10 @@ std::string SerializeResponse(const http::Response& r, bool head_only, std::stri
     if (http::EqualsIgnoreCase(name, "Content-Length")) continue;
     out.append(name).append(": ").append(value).append("\r\n");
   }
-  // RFC 9110 §8.6: no Content-Length in a 1xx or 204 response.
-  if (length == BodyLength::kContentLength && r.status >= 200 && r.status != 204) {
+  // RFC 9110 §8.6: no Content-Length in a 1xx or 204 response, nor in a 304,
+  // where it would have to be the length of the body the 200 would carry.
+  if (length == BodyLength::kContentLength && r.status >= 200 && r.status != 204 &&
+      r.status != 304) {
     out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
   }
   out += "\r\n";

@@ -21,7 +21,7 @@ const char* ReasonPhrase(int status);
 
 /// How the body of a serialised response is delimited.
 enum class BodyLength {
-  kContentLength,  ///< "Content-Length: <body size>" (except for 1xx and 204).
+  kContentLength,  ///< "Content-Length: <body size>" (except for 1xx, 204 and 304).
   kUntilClose,     ///< No length and no Transfer-Encoding: the body is what the
                    ///< server sends until it closes the connection (RFC 9112
                    ///< §6.3, item 8), as for an event stream.
@@ -30,7 +30,7 @@ enum class BodyLength {
 /// The response as bytes: "HTTP/1.1 <status> <reason>", "Server: notifyd",
 /// "Date: <date>" when `date` is not empty, r.headers in order (any
 /// Content-Length among them is dropped), then with kContentLength
-/// "Content-Length: <body size>" except for 1xx and 204 (RFC 9110 §8.6), the
+/// "Content-Length: <body size>" except for 1xx, 204 and 304 (RFC 9110 §8.6), the
 /// empty line, and the body unless `head_only` (a response to HEAD keeps the
 /// length of the body it leaves out, RFC 9110 §9.3.2).
 std::string SerializeResponse(const http::Response& r, bool head_only, std::string_view date,

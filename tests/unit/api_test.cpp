@@ -324,7 +324,7 @@ TEST_F(ApiTest, MalformedPathEscapeIs400) {
 // --- routing errors -----------------------------------------------------------------
 
 TEST_F(ApiTest, UnknownPathIs404) {
-  for (const char* path : {"/", "/nope", "/api/notify", "/api/notify/", "/api/channels/"}) {
+  for (const char* path : {"/nope", "/api/notify", "/api/notify/", "/api/channels/", "/ws/"}) {
     ExpectJsonError(api_.Handle(Get(path)), 404, "Not found");
   }
 }

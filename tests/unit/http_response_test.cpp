@@ -8,8 +8,8 @@ namespace notifyd::wire {
 namespace {
 
 TEST(HttpResponseTest, ReasonPhrases) {
-  for (int status : {100, 101, 200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 411, 413, 414,
-                     417, 426, 429, 431, 500, 501, 503, 505}) {
+  for (int status : {100, 101, 200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 408, 411, 413,
+                     414, 417, 426, 429, 431, 500, 501, 503, 505}) {
     SCOPED_TRACE(status);
     EXPECT_STRNE(ReasonPhrase(status), "Unknown");
   }
@@ -43,7 +43,7 @@ TEST(HttpResponseTest, HeadOnlyKeepsTheLengthWithoutTheBody) {
             "HTTP/1.1 200 OK\r\nServer: notifyd\r\nContent-Length: 5\r\n\r\n");
 }
 
-TEST(HttpResponseTest, NoContentLengthFor1xxAnd204) {
+TEST(HttpResponseTest, NoContentLengthFor1xx204And304) {
   http::Response upgrade;
   upgrade.status = 101;
   upgrade.headers = {{"Upgrade", "websocket"}, {"Connection", "Upgrade"}};
@@ -54,6 +54,11 @@ TEST(HttpResponseTest, NoContentLengthFor1xxAnd204) {
   empty.status = 204;
   EXPECT_EQ(SerializeResponse(empty, false, ""),
             "HTTP/1.1 204 No Content\r\nServer: notifyd\r\n\r\n");
+  http::Response not_modified;
+  not_modified.status = 304;
+  not_modified.headers = {{"ETag", "\"1\""}};
+  EXPECT_EQ(SerializeResponse(not_modified, false, ""),
+            "HTTP/1.1 304 Not Modified\r\nServer: notifyd\r\nETag: \"1\"\r\n\r\n");
 }
 
 TEST(HttpResponseTest, UntilCloseHasNeitherLengthNorTransferEncoding) {
