@@ -120,7 +120,7 @@ std::string EncodeHistoryPage(std::string_view channel, const core::HistoryPage&
 std::string EncodeChannels(const std::vector<std::pair<std::string, size_t>>& channels);
 std::string EncodeClients(const std::map<core::ClientHandle, core::ClientInfo>& clients);
 
-/// Fields of GET /api/stats beyond the hub's counters.
+/// Fields of GET /api/stats and GET /metrics beyond the hub's counters.
 struct StatsExtra {
   int64_t now_ms = 0;
   double uptime_s = 0;
@@ -130,6 +130,8 @@ struct StatsExtra {
   std::string history_store = "memory";  ///< [history] store.
   uint64_t history_file_bytes = 0;       ///< sqlite: the file and its WAL.
   std::string history_error;             ///< The store's last failure while it lasts, or "".
+  std::string broker = "local";          ///< The broker in use (only "local" so far).
+  bool broker_up = true;                 ///< Whether it can take publishes.
   core::BrokerStats history;
   core::Counters counters;
 };
