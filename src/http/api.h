@@ -5,11 +5,11 @@
 // socket side (framing, keep-alive, Connection headers).
 //
 // Without tokens, a privileged request (everything under /api/ but the
-// subscriber routes, and /metrics) is trusted
-// when the client is on loopback and the request cannot come from a foreign
-// web page: its Host is a loopback name (or in [server] allowed_hosts, so a
-// DNS-rebound name is refused) and its Origin is absent, the same origin, or
-// in [server] allowed_origins.
+// subscriber routes, and /metrics) is trusted when the client is on loopback
+// and the request cannot come from a foreign web page: its Host is a
+// loopback name (or in [server] allowed_hosts, so a DNS-rebound name is
+// refused) and its Origin is absent, the same origin, or in [server]
+// allowed_origins.
 #pragma once
 
 #include <functional>
