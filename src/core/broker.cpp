@@ -175,6 +175,7 @@ std::optional<PublishOutcome> Broker::Publish(const std::string& channel, Publis
       op.key_expires_ms = now + options_.idempotency_ttl_ms;
     }
     store_->Submit(std::move(op));
+    submitted_.push_back(Submitted{ticket, clock_.MonotonicMicros()});
   }
 
   if (store_ != nullptr && !options_.batch) {
@@ -234,6 +235,11 @@ void Broker::Release(const std::string& channel, Stream& stream, uint64_t seq,
 }
 
 void Broker::OnCommitted(uint64_t ticket) {
+  const int64_t now_us = clock_.MonotonicMicros();
+  while (!submitted_.empty() && submitted_.front().ticket <= ticket) {
+    stats_.commit_durations.Observe(static_cast<double>(now_us - submitted_.front().at_us) / 1e6);
+    submitted_.pop_front();
+  }
   while (!pending_.empty() && pending_.front().ticket <= ticket) {
     Pending p = std::move(pending_.front());
     pending_.pop_front();
@@ -258,6 +264,7 @@ void Broker::OnFailed(std::string error) {
   // every pending publish fails, and its seq is given out again (no one saw it).
   std::deque<Pending> failed = std::move(pending_);
   pending_.clear();
+  submitted_.clear();
   stats_.pending = 0;
   for (Pending& p : failed) {
     auto it = streams_.find(p.channel);

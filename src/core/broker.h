@@ -22,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/frame.h"
+#include "core/histogram.h"
 #include "core/history.h"
 #include "core/history_store.h"
 #include "core/hub.h"
@@ -80,6 +81,9 @@ struct BrokerStats {
   uint64_t resumes_recovered = 0;
   uint64_t resumes_not_recovered = 0;
   uint64_t idempotent_replays = 0;
+  /// With a store: from a publish's submission to the commit of the
+  /// transaction holding it (both sync modes; failed writes are not counted).
+  DurationHistogram commit_durations;
 };
 
 class Broker final : public StoreEvents {
@@ -182,6 +186,11 @@ class Broker final : public StoreEvents {
     std::string key;  ///< Idempotency key, or empty.
     PublishDone done;
   };
+  /// A publish handed to the store, for the commit latency.
+  struct Submitted {
+    uint64_t ticket;
+    int64_t at_us;  ///< Monotonic.
+  };
   struct KeyRecord {
     PublishOutcome outcome;
     int64_t expires_ms = 0;
@@ -211,6 +220,7 @@ class Broker final : public StoreEvents {
   std::unordered_map<std::string, Stream> streams_;
   std::unordered_map<std::string, KeyRecord> keys_;
   std::deque<Pending> pending_;
+  std::deque<Submitted> submitted_;  ///< Appends not committed yet, in ticket order.
   uint64_t next_ticket_ = 1;
   bool store_dirty_ = false;
   bool store_unusable_ = false;  ///< FailStore: no store, and publishes refused.        ///< Acknowledged writes were lost (batch mode).

@@ -16,6 +16,11 @@ int64_t SystemClock::MonotonicMillis() const {
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
+int64_t SystemClock::MonotonicMicros() const {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 std::string FormatIso8601(int64_t wall_millis) {
   // Floor division so that times before 1970 still get a 0..999 millisecond part.
   int64_t secs = wall_millis / 1000;

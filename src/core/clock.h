@@ -14,6 +14,9 @@ class Clock {
   virtual int64_t WallMillis() const = 0;
   /// Milliseconds on a monotonic clock, for intervals and timeouts.
   virtual int64_t MonotonicMillis() const = 0;
+  /// Microseconds on the same monotonic clock, for measured durations
+  /// (the commit latency) where milliseconds are too coarse.
+  virtual int64_t MonotonicMicros() const = 0;
 };
 
 /// The real clocks (std::chrono::system_clock / steady_clock).
@@ -21,6 +24,7 @@ class SystemClock final : public Clock {
  public:
   int64_t WallMillis() const override;
   int64_t MonotonicMillis() const override;
+  int64_t MonotonicMicros() const override;
 };
 
 /// "2026-11-25T19:07:29.123Z": UTC ISO-8601 with milliseconds, as on the wire.

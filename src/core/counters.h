@@ -23,4 +23,31 @@ struct Counters {
   uint64_t protocol_errors = 0;           ///< WebSocket error replies of any kind.
 };
 
+/// How each counter is named outside: its key in /api/stats "refused", and
+/// its `reason` label in the /metrics family notifyd_refusals_total (nullptr
+/// for slow_clients_dropped, which has a family of its own). The reasons are
+/// a fixed set, as a Prometheus label's values should be.
+struct CounterName {
+  uint64_t Counters::*value;
+  const char* stats_key;
+  const char* reason;
+};
+
+inline constexpr CounterName kCounterNames[] = {
+    {&Counters::frames_too_large, "framesTooLarge", "frame_too_large"},
+    {&Counters::bodies_too_large, "bodiesTooLarge", "body_too_large"},
+    {&Counters::connections_over_limit, "connectionsOverLimit", "connection_limit"},
+    {&Counters::connections_over_address_limit, "connectionsOverAddressLimit",
+     "address_connection_limit"},
+    {&Counters::connections_rate_limited, "connectionsRateLimited", "connection_rate"},
+    {&Counters::subscriptions_over_limit, "subscriptionsOverLimit", "subscription_limit"},
+    {&Counters::invalid_channels, "invalidChannels", "invalid_channel"},
+    {&Counters::names_too_long, "namesTooLong", "name_too_long"},
+    {&Counters::publishes_rate_limited, "publishesRateLimited", "publish_rate"},
+    {&Counters::auth_failures, "authFailures", "unauthorized"},
+    {&Counters::forbidden, "forbidden", "forbidden"},
+    {&Counters::slow_clients_dropped, "slowClientsDropped", nullptr},
+    {&Counters::protocol_errors, "protocolErrors", "protocol_error"},
+};
+
 }  // namespace notifyd::core

@@ -49,10 +49,11 @@ bool IsSubscriberRoute(std::string_view path) {
 }
 
 // Privileged routes: every route under /api/, present and future, except the
-// subscriber routes. Without tokens only trusted loopback clients may use
-// them; with tokens they need one.
+// subscriber routes; and /metrics, which tells what /api/stats tells. Without
+// tokens only trusted loopback clients may use them; with tokens they need
+// an admin token (/health stays open).
 bool IsProtectedPath(std::string_view path) {
-  return path.substr(0, 5) == "/api/" && !IsSubscriberRoute(path);
+  return (path.substr(0, 5) == "/api/" && !IsSubscriberRoute(path)) || path == "/metrics";
 }
 
 // 1-128 printable ASCII characters (PROTOCOL.md "Idempotent publish").
@@ -132,12 +133,13 @@ std::optional<Response> CheckGrant(const Access::Grant& grant, bool publish, con
 }  // namespace
 
 Api::Api(core::Hub& hub, core::Broker& broker, const core::Clock& clock,
-         core::Counters& counters, StatsSource stats)
+         core::Counters& counters, StatsSource stats, ProcessSource process)
     : hub_(hub),
       broker_(broker),
       clock_(clock),
       counters_(counters),
       stats_(std::move(stats)),
+      process_(std::move(process)),
       publish_limiter_(clock) {
   using namespace std::placeholders;
   router_.Add("POST", "/api/notify/{channel}", std::bind(&Api::Publish, this, _1, _2));
@@ -149,6 +151,7 @@ Api::Api(core::Hub& hub, core::Broker& broker, const core::Clock& clock,
   router_.Add("GET", "/api/checkins", std::bind(&Api::ListCheckins, this, _1, _2));
   router_.Add("GET", "/api/stats", std::bind(&Api::Stats, this, _1, _2));
   router_.Add("GET", "/api/clients", std::bind(&Api::Clients, this, _1, _2));
+  router_.Add("GET", "/metrics", std::bind(&Api::Metrics, this, _1, _2));
   router_.Add("GET", "/health", std::bind(&Api::Health, this, _1, _2));
   router_.Add("GET", "/ws", std::bind(&Api::UpgradeRequired, this, _1, _2));
   router_.Add("GET", "/ws/echo", std::bind(&Api::UpgradeRequired, this, _1, _2));
@@ -578,11 +581,24 @@ Response Api::Channels(const Request&, const Params&) {
   return Json(200, protocol::EncodeChannels(hub_.ChannelCounts()));
 }
 
-Response Api::Stats(const Request&, const Params&) {
+protocol::StatsExtra Api::CollectStats() const {
   protocol::StatsExtra extra = stats_ ? stats_() : protocol::StatsExtra{};
   extra.now_ms = clock_.WallMillis();
   extra.counters = counters_;
-  return Json(200, protocol::EncodeStats(hub_.stats(), extra));
+  return extra;
+}
+
+Response Api::Stats(const Request&, const Params&) {
+  return Json(200, protocol::EncodeStats(hub_.stats(), CollectStats()));
+}
+
+Response Api::Metrics(const Request&, const Params&) {
+  const std::optional<protocol::ProcessMetrics> process =
+      process_ ? process_() : std::optional<protocol::ProcessMetrics>();
+  Response r{200, {}, protocol::EncodeMetrics(hub_.stats(), CollectStats(), process)};
+  r.SetHeader("Content-Type", protocol::kMetricsContentType);
+  r.SetHeader("Cache-Control", "no-store");
+  return r;
 }
 
 Response Api::Clients(const Request&, const Params&) {

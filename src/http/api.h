@@ -5,11 +5,12 @@
 // functions of a Request, the hub and the clock; the transport does the
 // socket side (framing, keep-alive, Connection headers).
 //
-// Without tokens, a privileged request (everything under /api/) is trusted
-// when the client is on loopback and the request cannot come from a foreign
-// web page: its Host is a loopback name (or in [server] allowed_hosts, so a
-// DNS-rebound name is refused) and its Origin is absent, the same origin, or
-// in [server] allowed_origins.
+// Without tokens, a privileged request (everything under /api/ but the
+// subscriber routes, and /metrics) is trusted when the client is on loopback
+// and the request cannot come from a foreign web page: its Host is a
+// loopback name (or in [server] allowed_hosts, so a DNS-rebound name is
+// refused) and its Origin is absent, the same origin, or in [server]
+// allowed_origins.
 #pragma once
 
 #include <functional>
@@ -30,6 +31,7 @@
 #include "http/router.h"
 #include "http/static_files.h"
 #include "protocol/messages.h"
+#include "protocol/metrics.h"
 
 namespace notifyd::http {
 
@@ -46,9 +48,11 @@ class Api {
 
   /// Supplies the /api/stats fields the hub does not know (uptime, ...).
   using StatsSource = std::function<protocol::StatsExtra()>;
+  /// Supplies the process_* figures of /metrics (nullopt: none to report).
+  using ProcessSource = std::function<std::optional<protocol::ProcessMetrics>()>;
 
   Api(core::Hub& hub, core::Broker& broker, const core::Clock& clock, core::Counters& counters,
-      StatsSource stats);
+      StatsSource stats, ProcessSource process = nullptr);
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
 
@@ -114,6 +118,10 @@ class Api {
   /// The reply to a publish, from its outcome.
   Response PublishReply(const core::PublishOutcome& outcome) const;
   Response Stats(const Request& request, const Params& params);
+  /// GET /metrics: the Prometheus text exposition of the same figures.
+  Response Metrics(const Request& request, const Params& params);
+  /// What /api/stats and /metrics report beyond the hub's figures.
+  protocol::StatsExtra CollectStats() const;
   Response Clients(const Request& request, const Params& params);
   Response Health(const Request& request, const Params& params);
   Response UpgradeRequired(const Request& request, const Params& params);
@@ -143,7 +151,11 @@ class Api {
   const core::Clock& clock_;
   core::Counters& counters_;
   StatsSource stats_;
+<<<<<<< HEAD
   StaticFiles web_files_{BuiltinWebFiles()};
+=======
+  ProcessSource process_;
+>>>>>>> metrics
   Router router_;
   std::string cors_origin_ = "*";
   size_t max_body_bytes_ = 65536;

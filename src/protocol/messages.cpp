@@ -466,27 +466,11 @@ std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra) {
     w.Uint64(value);
   }
   w.EndObject();
-  const core::Counters& c = extra.counters;
-  const std::pair<const char*, uint64_t> limits[] = {
-      {"framesTooLarge", c.frames_too_large},
-      {"bodiesTooLarge", c.bodies_too_large},
-      {"connectionsOverLimit", c.connections_over_limit},
-      {"connectionsOverAddressLimit", c.connections_over_address_limit},
-      {"connectionsRateLimited", c.connections_rate_limited},
-      {"subscriptionsOverLimit", c.subscriptions_over_limit},
-      {"invalidChannels", c.invalid_channels},
-      {"namesTooLong", c.names_too_long},
-      {"publishesRateLimited", c.publishes_rate_limited},
-      {"authFailures", c.auth_failures},
-      {"forbidden", c.forbidden},
-      {"slowClientsDropped", c.slow_clients_dropped},
-      {"protocolErrors", c.protocol_errors},
-  };
   w.Key("refused");
   w.StartObject();
-  for (const auto& [key, value] : limits) {
-    w.Key(key);
-    w.Uint64(value);
+  for (const core::CounterName& name : core::kCounterNames) {
+    w.Key(name.stats_key);
+    w.Uint64(extra.counters.*name.value);
   }
   w.EndObject();
   return b.Finish();

@@ -121,6 +121,7 @@ std::string EncodeHistoryPage(std::string_view channel, const core::HistoryPage&
 std::string EncodeChannels(const std::vector<std::pair<std::string, size_t>>& channels);
 std::string EncodeClients(const std::map<core::ClientHandle, core::ClientInfo>& clients);
 
+<<<<<<< HEAD
 /// A check-in's optional settings from a JSON body {"every","grace","channel"}.
 /// False with `details` when the body is not such an object (integers in
 /// range, a valid channel name).
@@ -131,6 +132,9 @@ std::string EncodeCheckin(const core::StoredCheckin& checkin);
 std::string EncodeCheckins(const std::vector<core::StoredCheckin>& checkins);
 
 /// Fields of GET /api/stats beyond the hub's counters.
+=======
+/// Fields of GET /api/stats and GET /metrics beyond the hub's counters.
+>>>>>>> metrics
 struct StatsExtra {
   int64_t now_ms = 0;
   double uptime_s = 0;
@@ -140,6 +144,8 @@ struct StatsExtra {
   std::string history_store = "memory";  ///< [history] store.
   uint64_t history_file_bytes = 0;       ///< sqlite: the file and its WAL.
   std::string history_error;             ///< The store's last failure while it lasts, or "".
+  std::string broker = "local";          ///< The broker in use (only "local" so far).
+  bool broker_up = true;                 ///< Whether it can take publishes.
   core::BrokerStats history;
   core::Counters counters;
 };

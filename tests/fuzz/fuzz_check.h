@@ -23,6 +23,7 @@ class ManualClock final : public core::Clock {
  public:
   int64_t WallMillis() const override { return 1795633649123 + now_ms_; }
   int64_t MonotonicMillis() const override { return now_ms_; }
+  int64_t MonotonicMicros() const override { return now_ms_ * 1000; }
   void Advance(int64_t ms) { now_ms_ += ms; }
 
  private:

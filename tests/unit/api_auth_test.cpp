@@ -30,6 +30,7 @@ constexpr const char* kSub = "sub-0123456789abcdef";
 constexpr const char* kBackups = "pub-backups-0123456789";  // backups-* and alerts
 constexpr const char* kAnywhere = "pub-anywhere-0123456789";
 constexpr const char* kAdmin = "adm-0123456789abcdef";
+constexpr const char* kWrongAdmin = "adm-0123456789abcdeX";
 
 // The "error" text of a JSON error body; a test failure when there is none.
 std::string ErrorOf(const Response& r) { return StrAt(ParseJsonText(r.body), "/error"); }
@@ -117,6 +118,21 @@ TEST_F(ApiAuthTest, NoTokenIs401EvenFromLoopback) {
   }
   EXPECT_EQ(counters_.auth_failures, 4u);
   EXPECT_TRUE(sub_->frames().empty());
+}
+
+TEST_F(ApiAuthTest, MetricsNeedAnAdminToken) {
+  ExpectError(api_.Handle(Get("/metrics")), 401, "Unauthorized");
+  ExpectError(api_.Handle(Get("/metrics", kWrongAdmin)), 401, "Unauthorized");
+  for (const char* token : {kSub, kBackups, kAnywhere}) {
+    ExpectError(api_.Handle(Get("/metrics", token)), 403, "Forbidden");
+  }
+  const Response r = api_.Handle(Get("/metrics", kAdmin, kRemote));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(counters_.auth_failures, 2u);
+  EXPECT_EQ(counters_.forbidden, 3u);
+  // /health stays open.
+  EXPECT_EQ(api_.Handle(Get("/health", "", kRemote)).status, 200);
 }
 
 TEST_F(ApiAuthTest, WrongTokenIs401InvalidToken) {

@@ -689,6 +689,52 @@ TEST_F(ApiTest, StatsShape) {
   EXPECT_EQ(StrAt(doc, "/timestamp"), "2024-02-29T12:34:56.007Z");
 }
 
+TEST_F(ApiTest, MetricsIsThePrometheusTextFormat) {
+  Subscribe("news");
+  ASSERT_EQ(api_.Handle(PostJson("/api/notify/news", "{}")).status, 200);
+  const Response r = api_.Handle(Get("/metrics"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r.body.find("# TYPE notifyd_publishes_total counter\n"), std::string::npos);
+  EXPECT_NE(r.body.find("\nnotifyd_publishes_total 1\n"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\nnotifyd_deliveries_total 1\n"), std::string::npos);
+  EXPECT_NE(r.body.find("notifyd_build_info{version=\"test\"} 1\n"), std::string::npos);
+  // This Api has no process source.
+  EXPECT_EQ(r.body.find("process_"), std::string::npos);
+}
+
+TEST_F(ApiTest, MetricsCountRefusals) {
+  api_.Handle(Get("/api/stats", kRemote));
+  const Response r = api_.Handle(Get("/metrics"));
+  EXPECT_NE(r.body.find("\nnotifyd_refusals_total{reason=\"forbidden\"} 1\n"), std::string::npos)
+      << r.body;
+}
+
+TEST_F(ApiTest, MetricsIncludeTheProcessSource) {
+  protocol::ProcessMetrics process;
+  process.open_fds = 42;
+  Api api{hub_, broker_, clock_, counters_, &ApiTest::Extra, [process] { return process; }};
+  api.Configure(config::Config{});
+  const Response r = api.Handle(Get("/metrics"));
+  EXPECT_NE(r.body.find("\nprocess_open_fds 42\n"), std::string::npos) << r.body;
+}
+
+TEST_F(ApiTest, MetricsHaveTheAccessRuleOfStats) {
+  ExpectJsonError(api_.Handle(Get("/metrics", kRemote)), 403, "Forbidden");
+  Request rebound = Get("/metrics");
+  rebound.host = "evil.example";
+  EXPECT_NE(ForbiddenDetails(api_, rebound).find("allowed_hosts"), std::string::npos);
+  Request page = Get("/metrics");
+  page.headers.emplace_back("Origin", "http://evil.example");
+  EXPECT_NE(ForbiddenDetails(api_, page).find("allowed_origins"), std::string::npos);
+  EXPECT_EQ(counters_.forbidden, 3u);
+  // The head alone decides it too (Expect: 100-continue).
+  const std::optional<Response> early = api_.Precheck(Get("/metrics", kRemote));
+  ASSERT_TRUE(early.has_value());
+  EXPECT_EQ(early->status, 403);
+  EXPECT_EQ(api_.Precheck(Get("/metrics")), std::nullopt);
+}
+
 TEST_F(ApiTest, ClientsShape) {
   FakeSubscriber anon;
   FakeSubscriber named;

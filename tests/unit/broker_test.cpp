@@ -448,6 +448,53 @@ TEST_F(BrokerStoreTest, CommitModeStopIsClean) {
   EXPECT_TRUE(store_.closed_clean);
 }
 
+// --- the commit latency -------------------------------------------------------------
+
+TEST_F(BrokerStoreTest, CommitModeTimesEachPublishToItsCommit) {
+  Attach(false);
+  PublishLater("news");
+  clock_.AdvanceMicros(300);
+  PublishLater("news");
+  clock_.AdvanceMicros(1700);  // the first waited 2 ms, the second 1.7 ms
+  store_.events->OnCommitted(store_.LastTicket());
+  const DurationHistogram& h = broker_.stats().commit_durations;
+  EXPECT_EQ(h.count(), 2u);
+  EXPECT_NEAR(h.sum_seconds(), 0.0037, 1e-9);
+  EXPECT_EQ(h.CumulativeCount(1), 0u);  // <= 1 ms
+  EXPECT_EQ(h.CumulativeCount(2), 2u);  // <= 2.5 ms
+}
+
+TEST_F(BrokerStoreTest, BatchModeTimesPublishesToTheirCommitToo) {
+  Attach(true);
+  PublishNow("news");
+  PublishNow("news");
+  clock_.AdvanceMicros(40000);
+  const uint64_t first = store_.OpsOfKind(StoreOp::Kind::kAppend).front().ticket;
+  store_.events->OnCommitted(first);
+  EXPECT_EQ(broker_.stats().commit_durations.count(), 1u);
+  store_.events->OnCommitted(store_.LastTicket());
+  EXPECT_EQ(broker_.stats().commit_durations.count(), 2u);
+  EXPECT_NEAR(broker_.stats().commit_durations.sum_seconds(), 0.08, 1e-9);
+}
+
+TEST_F(BrokerStoreTest, FailedWritesAreNotTimed) {
+  Attach(false);
+  PublishLater("news");
+  store_.events->OnFailed("database or disk is full");
+  clock_.Advance(1001);
+  PublishLater("news");
+  clock_.AdvanceMicros(500);
+  store_.events->OnCommitted(store_.LastTicket());
+  const DurationHistogram& h = broker_.stats().commit_durations;
+  EXPECT_EQ(h.count(), 1u);
+  EXPECT_NEAR(h.sum_seconds(), 0.0005, 1e-9);
+}
+
+TEST_F(BrokerTest, WithoutAStoreNothingIsTimed) {
+  PublishNow("news");
+  EXPECT_EQ(broker_.stats().commit_durations.count(), 0u);
+}
+
 TEST_F(BrokerTest, AStoreThatCannotOpenRefusesPublishes) {
   broker_.FailStore("cannot open /x: permission denied");
   const PublishOutcome o = PublishNow("news");

@@ -46,6 +46,26 @@ TEST(SystemClockTest, MonotonicDoesNotGoBack) {
   }
 }
 
+TEST(SystemClockTest, MicrosAgreeWithMillis) {
+  SystemClock clock;
+  const int64_t before_ms = clock.MonotonicMillis();
+  const int64_t us = clock.MonotonicMicros();
+  const int64_t after_ms = clock.MonotonicMillis();
+  EXPECT_GE(us / 1000, before_ms);
+  EXPECT_LE(us / 1000, after_ms);
+}
+
+TEST(FakeClockTest, MicrosecondsAddUpToMilliseconds) {
+  testing_support::FakeClock clock;
+  clock.SetMonotonicMillis(10);
+  EXPECT_EQ(clock.MonotonicMicros(), 10000);
+  clock.AdvanceMicros(999);
+  EXPECT_EQ(clock.MonotonicMillis(), 10);
+  EXPECT_EQ(clock.MonotonicMicros(), 10999);
+  clock.AdvanceMicros(1);
+  EXPECT_EQ(clock.MonotonicMillis(), 11);
+}
+
 TEST(FakeClockTest, AdvanceMovesBothClocks) {
   testing_support::FakeClock clock;
   clock.SetWallMillis(5000);

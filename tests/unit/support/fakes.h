@@ -13,26 +13,30 @@
 
 namespace notifyd::testing_support {
 
-/// A clock that moves only when the test says so.
+/// A clock that moves only when the test says so. Both clocks count in
+/// microseconds; the millisecond readings are those divided by 1000.
 class FakeClock final : public core::Clock {
  public:
   /// 2026-11-25T19:07:29.123Z, an arbitrary instant with a millisecond part.
   static constexpr int64_t kDefaultWallMillis = 1795633649123;
 
-  int64_t WallMillis() const override { return wall_ms_; }
-  int64_t MonotonicMillis() const override { return monotonic_ms_; }
+  int64_t WallMillis() const override { return wall_us_ / 1000; }
+  int64_t MonotonicMillis() const override { return monotonic_us_ / 1000; }
+  int64_t MonotonicMicros() const override { return monotonic_us_; }
 
-  void SetWallMillis(int64_t ms) { wall_ms_ = ms; }
-  void SetMonotonicMillis(int64_t ms) { monotonic_ms_ = ms; }
+  void SetWallMillis(int64_t ms) { wall_us_ = ms * 1000; }
+  void SetMonotonicMillis(int64_t ms) { monotonic_us_ = ms * 1000; }
   /// Moves both clocks forward by `ms`.
-  void Advance(int64_t ms) {
-    wall_ms_ += ms;
-    monotonic_ms_ += ms;
+  void Advance(int64_t ms) { AdvanceMicros(ms * 1000); }
+  /// Moves both clocks forward by `us`.
+  void AdvanceMicros(int64_t us) {
+    wall_us_ += us;
+    monotonic_us_ += us;
   }
 
  private:
-  int64_t wall_ms_ = kDefaultWallMillis;
-  int64_t monotonic_ms_ = 1000;
+  int64_t wall_us_ = kDefaultWallMillis * 1000;
+  int64_t monotonic_us_ = 1000 * 1000;
 };
 
 /// Records every frame the hub hands it, in order, and queues it unless told
