@@ -27,13 +27,9 @@ Daemon::Daemon(config::Config config, ConfigSource source)
       started_ms_(clock_.MonotonicMillis()),
       hub_(clock_),
       broker_(hub_, clock_, encoder_),
-<<<<<<< HEAD
       checkins_(broker_, clock_),
-      api_(hub_, broker_, clock_, counters_, [this] { return StatsExtra(); }),
-=======
       api_(hub_, broker_, clock_, counters_, [this] { return StatsExtra(); },
            &ReadProcessMetrics),
->>>>>>> metrics
       session_api_(hub_, broker_, clock_, counters_),
       signals_(io_, SIGINT, SIGTERM, SIGHUP),
       server_(io_, hub_, broker_, api_, session_api_, clock_, counters_),

@@ -151,11 +151,8 @@ class Api {
   const core::Clock& clock_;
   core::Counters& counters_;
   StatsSource stats_;
-<<<<<<< HEAD
   StaticFiles web_files_{BuiltinWebFiles()};
-=======
   ProcessSource process_;
->>>>>>> metrics
   Router router_;
   std::string cors_origin_ = "*";
   size_t max_body_bytes_ = 65536;

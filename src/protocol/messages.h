@@ -121,7 +121,6 @@ std::string EncodeHistoryPage(std::string_view channel, const core::HistoryPage&
 std::string EncodeChannels(const std::vector<std::pair<std::string, size_t>>& channels);
 std::string EncodeClients(const std::map<core::ClientHandle, core::ClientInfo>& clients);
 
-<<<<<<< HEAD
 /// A check-in's optional settings from a JSON body {"every","grace","channel"}.
 /// False with `details` when the body is not such an object (integers in
 /// range, a valid channel name).
@@ -131,10 +130,7 @@ std::string EncodeCheckin(const core::StoredCheckin& checkin);
 /// {"checkins":[...],"total":N}.
 std::string EncodeCheckins(const std::vector<core::StoredCheckin>& checkins);
 
-/// Fields of GET /api/stats beyond the hub's counters.
-=======
 /// Fields of GET /api/stats and GET /metrics beyond the hub's counters.
->>>>>>> metrics
 struct StatsExtra {
   int64_t now_ms = 0;
   double uptime_s = 0;
