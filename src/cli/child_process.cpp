@@ -77,6 +77,11 @@ bool ChildRunner::Start(const std::vector<std::string>& argv, CommandResult* res
   struct sigaction old_pipe {};
   ignore.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ignore, &old_pipe);
+  // With SIGCHLD ignored (inherited from whoever started notifyd-cli) the
+  // kernel would reap the child itself and its status would be lost.
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  sigaction(SIGCHLD, &default_action, nullptr);
 
   int pipes[2][2];
   if (signal_fd_ < 0 || pipe2(pipes[0], O_CLOEXEC) != 0) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 
 #include "cli/child_process.h"
@@ -26,8 +27,8 @@ struct RunArgs {
   std::string channel = kDefaultRunChannel;
   std::optional<std::string> job;  // --title: the job's name in the title
   std::optional<std::string> checkin;
-  std::optional<std::string> every;  // --every and --grace: whole seconds, as given
-  std::optional<std::string> grace;
+  std::optional<uint64_t> every;  // --every and --grace: whole seconds
+  std::optional<uint64_t> grace;
   bool always = false;
   std::optional<std::string> token;
   HttpTarget target;
@@ -39,20 +40,28 @@ const CommandSyntax kSyntax = {
     {"--always", "--no-spool"},
     true};
 
-bool WholeSeconds(const std::optional<std::string>& value, const char* option, std::string* error) {
+// Reads option `option` into *seconds when given: 1 to 999999999.
+bool WholeSeconds(const CommandLine& line, const char* option, std::optional<uint64_t>* seconds,
+                  std::string* error) {
+  std::optional<std::string> value = line.Get(option);
   if (!value) return true;
   bool digits =
       !value->empty() && value->size() <= 9 &&
       std::all_of(value->begin(), value->end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (digits && std::stoul(*value) >= 1) return true;
+  if (digits && std::stoull(*value) >= 1) {
+    *seconds = std::stoull(*value);
+    return true;
+  }
   *error = std::string(option) + " needs a whole number of seconds (1 or more)";
   return false;
 }
 
 bool ReadCheckin(const CommandLine& line, RunArgs* out, std::string* error) {
   out->checkin = line.Get("--checkin");
-  out->every = line.Get("--every");
-  out->grace = line.Get("--grace");
+  if (!WholeSeconds(line, "--every", &out->every, error) ||
+      !WholeSeconds(line, "--grace", &out->grace, error)) {
+    return false;
+  }
   if (!out->checkin && (out->every || out->grace)) {
     *error = "--every and --grace go with --checkin";
     return false;
@@ -62,7 +71,7 @@ bool ReadCheckin(const CommandLine& line, RunArgs* out, std::string* error) {
              "\" is not a check-in name (1 to 128 characters of A-Z a-z 0-9 _ - . : @)";
     return false;
   }
-  return WholeSeconds(out->every, "--every", error) && WholeSeconds(out->grace, "--grace", error);
+  return true;
 }
 
 bool ReadArgs(const CommandLine& line, RunArgs* out, std::string* error) {
@@ -110,9 +119,9 @@ bool Publish(const RunArgs& args, const CommandResult& result, const OutputTail&
 
 std::string CheckinBody(const RunArgs& args) {
   std::string body = "{";
-  if (args.every) body += "\"every\":" + *args.every;
+  if (args.every) body += "\"every\":" + std::to_string(*args.every);
   if (args.every && args.grace) body += ",";
-  if (args.grace) body += "\"grace\":" + *args.grace;
+  if (args.grace) body += "\"grace\":" + std::to_string(*args.grace);
   return body + "}";
 }
 

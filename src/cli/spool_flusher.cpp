@@ -67,15 +67,17 @@ void SpoolFlusher::DeliverOne(const std::string& name, FlushSummary* summary) {
   SpoolRecord record;
   switch (spool_.Read(name, &record, &error)) {
     case Spool::ReadStatus::kOk: break;
-    case Spool::ReadStatus::kCorrupt:
+    case Spool::ReadStatus::kCorrupt: {
       ++summary->corrupt;
-      if (!spool_.SetAsideCorrupt(name, &moved_to, &error)) {
-        Note("spool file " + spool_.PathOf(name) + " is corrupt, and " + error);
-        return;
+      std::string what =
+          "spool file " + spool_.PathOf(name) + " is corrupt (" + core::Printable(error) + ")";
+      if (spool_.SetAsideCorrupt(name, &moved_to, &error)) {
+        Note(what + "; moved to " + moved_to);
+      } else {
+        Note(what + ", and " + error);
       }
-      Note("spool file " + spool_.PathOf(name) + " is corrupt (" + core::Printable(error) +
-           "); moved to " + moved_to);
       return;
+    }
     case Spool::ReadStatus::kUnreadable:
       ++summary->left;
       Note(error + "; left in place");

@@ -144,6 +144,19 @@ class RunTest(CronCase):
         n = await c.recv_until("notification")
         self.assertEqual(n["data"]["signal"], "SIGKILL")
 
+    async def test_the_status_survives_an_inherited_ignored_sigchld(self):
+        # Whoever starts notifyd-cli may leave SIGCHLD ignored, in which case
+        # the kernel reaps children by itself unless notifyd-cli undoes it.
+        def ignore_sigchld():
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+
+        p = await asyncio.to_thread(
+            subprocess.run, [cli_bin(), "run", "--always", "sh", "-c", "exit 4"],
+            env=self.env(), capture_output=True, text=True, timeout=30,
+            preexec_fn=ignore_sigchld)
+        self.assertEqual(p.returncode, 4, p)
+        self.assertEqual([m["title"] for m in self.history("cron")], ["sh failed (exit 4)"])
+
     async def test_sigterm_is_passed_on_and_the_end_is_reported(self):
         c = await self.subscriber("cron")
         script = ("trap 'echo got-term; kill $!; exit 7' TERM; echo ready; "
@@ -195,7 +208,7 @@ class FakeCheckinTest(unittest.TestCase):
 
     def test_checks_in_on_success_only(self):
         s = self.server([(200, {}, '{"name":"backup"}')])
-        r = self.run_job(s, "--checkin", "backup", "--every", "3600", "--grace", "600", "true")
+        r = self.run_job(s, "--checkin", "backup", "--every", "3600", "--grace", "0600", "true")
         self.assertEqual((r.returncode, r.stderr), (0, ""), r)
         [q] = s.requests
         self.assertEqual((q["method"], q["path"]), ("POST", "/api/checkin/backup"))
