@@ -8,14 +8,27 @@
 namespace notifyd::cli {
 namespace {
 
-// Reads the option at args[*i] ("--name VALUE" or "--name=VALUE").
-bool ParseOption(const std::vector<std::string>& args, const std::vector<std::string_view>& known,
-                 size_t* i, CommandLine* out, std::string* error) {
+bool Contains(const std::vector<std::string_view>& names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Reads the option or flag at args[*i] ("--name VALUE", "--name=VALUE" or
+// "--flag").
+bool ParseOption(const std::vector<std::string>& args, const CommandSyntax& syntax, size_t* i,
+                 CommandLine* out, std::string* error) {
   const std::string& arg = args[*i];
   if (arg == "--help" || arg == "-h") return out->help = true;
   size_t equals = arg.find('=');
   std::string name = arg.substr(0, equals);
-  if (std::find(known.begin(), known.end(), name) == known.end()) {
+  if (Contains(syntax.flags, name)) {
+    if (equals != std::string::npos) {
+      *error = name + " takes no value";
+      return false;
+    }
+    out->flags.insert(name);
+    return true;
+  }
+  if (!Contains(syntax.options, name)) {
     *error = "unknown option " + name;
     return false;
   }
@@ -38,21 +51,29 @@ std::optional<std::string> CommandLine::Get(std::string_view name) const {
   return it->second;
 }
 
-bool ParseCommandLine(const std::vector<std::string>& args,
-                      const std::vector<std::string_view>& known, CommandLine* out,
-                      std::string* error) {
+bool CommandLine::Has(std::string_view name) const { return flags.find(name) != flags.end(); }
+
+bool ParseCommandLine(const std::vector<std::string>& args, const CommandSyntax& syntax,
+                      CommandLine* out, std::string* error) {
   bool options_done = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (options_done || arg == "-" || arg.empty() || arg[0] != '-') {
       out->positional.push_back(arg);
+      options_done = options_done || syntax.positional_ends_options;
     } else if (arg == "--") {
       options_done = true;
-    } else if (!ParseOption(args, known, &i, out, error)) {
+    } else if (!ParseOption(args, syntax, &i, out, error)) {
       return false;
     }
   }
   return true;
+}
+
+bool ParseCommandLine(const std::vector<std::string>& args,
+                      const std::vector<std::string_view>& known, CommandLine* out,
+                      std::string* error) {
+  return ParseCommandLine(args, CommandSyntax{known}, out, error);
 }
 
 bool CheckChannelArgument(std::string_view channel, std::string* error) {

@@ -1,5 +1,5 @@
-// notifyd-cli: argv -> interactive client, publish, sub, tail, history, --help
-// or --version.
+// notifyd-cli: argv -> interactive client, publish, sub, tail, history, run,
+// flush, --help or --version.
 #include <exception>
 #include <iostream>
 #include <string>
@@ -10,6 +10,8 @@
 #include "cli/history.h"
 #include "cli/interactive.h"
 #include "cli/publish.h"
+#include "cli/run.h"
+#include "cli/spool_flusher.h"
 #include "cli/usage.h"
 #include "version.h"
 
@@ -29,7 +31,8 @@ int Main(const std::vector<std::string>& args) {
   }
   using Command = int (*)(const std::vector<std::string>&);
   static const std::pair<const char*, Command> kCommands[] = {
-      {"publish", RunPublish}, {"sub", RunSub}, {"tail", RunTail}, {"history", RunHistory}};
+      {"publish", RunPublish}, {"sub", RunSub}, {"tail", RunTail},
+      {"history", RunHistory}, {"run", RunRun}, {"flush", RunFlush}};
   for (const auto& [name, run] : kCommands) {
     if (command == name) return run({args.begin() + 1, args.end()});
   }

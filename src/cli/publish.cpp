@@ -9,7 +9,10 @@
 #include "cli/command_line.h"
 #include "cli/http_client.h"
 #include "cli/idempotency_key.h"
+#include "cli/notification_sender.h"
 #include "cli/server_address.h"
+#include "cli/spool.h"
+#include "cli/spool_flusher.h"
 #include "cli/usage.h"
 #include "protocol/client_codec.h"
 
@@ -24,7 +27,11 @@ struct PublishArgs {
   std::string idempotency_key;
   std::optional<std::string> url;
   std::optional<std::string> token;
+  std::optional<std::string> spool_dir;  // nullopt with --no-spool
 };
+
+const CommandSyntax kSyntax = {
+    {"--title", "--data", "--idempotency-key", "--url", "--token", "--spool"}, {"--no-spool"}};
 
 bool AssignPositionals(const std::vector<std::string>& positional, PublishArgs* out,
                        std::string* error) {
@@ -58,7 +65,8 @@ bool ReadArgs(const CommandLine& line, PublishArgs* out, std::string* error) {
     return false;
   }
   out->idempotency_key = key ? *key : NewIdempotencyKey();
-  return true;
+  if (line.Has("--no-spool")) return true;
+  return ResolveSpoolDir(line.Get("--spool"), &out->spool_dir.emplace(), error);
 }
 
 std::string ReadAllStdin() {
@@ -74,10 +82,6 @@ std::string BodyText(const PublishArgs& args) {
   return text;
 }
 
-std::string Attempts(int attempts) {
-  return attempts > 1 ? " (tried " + std::to_string(attempts) + " times)" : "";
-}
-
 // Success needs a 2xx status and "success":true; the answer goes to stdout.
 int Report(const HttpResponse& response, int attempts) {
   protocol::ClientPublishResponse decoded;
@@ -89,7 +93,7 @@ int Report(const HttpResponse& response, int attempts) {
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
   if (!is_2xx || !success) {
     return Failure(std::string(is_2xx ? "unexpected answer: " : "server refused: ") +
-                       std::to_string(response.status) + " " + body + Attempts(attempts),
+                       std::to_string(response.status) + " " + body + AttemptsText(attempts),
                    kExitFailure);
   }
   // A replay answering a retry of ours is what the key is for; one answering
@@ -107,31 +111,33 @@ int Report(const HttpResponse& response, int attempts) {
 
 int RunPublish(const std::vector<std::string>& args) {
   CommandLine line;
-  if (std::optional<int> exit_code = ReadCommandLine(
-          args, {"--title", "--data", "--idempotency-key", "--url", "--token"}, &line)) {
-    return *exit_code;
-  }
+  if (std::optional<int> exit_code = ReadCommandLine(args, kSyntax, &line)) return *exit_code;
   std::string error;
   PublishArgs parsed;
   if (!ReadArgs(line, &parsed, &error)) return UsageFailure(error);
   HttpTarget target;
   if (!ResolveHttpTarget(parsed.url, &target, &error)) return Failure(error, kExitUsage);
-  HttpRequest request;
-  request.method = "POST";
-  request.target = "/api/notify/" + EncodePathSegment(parsed.channel);
-  request.token = parsed.token;
-  request.headers.emplace_back("Idempotency-Key", parsed.idempotency_key);
-  protocol::ClientPublishRequest publish{parsed.title, BodyText(parsed), parsed.data};
-  request.json_body.emplace();
-  if (!protocol::EncodeClientPublishBody(publish, &*request.json_body, &error)) {
-    return Failure(error, kExitUsage);
+  SpoolRecord record;
+  record.channel = parsed.channel;
+  record.title = parsed.title;
+  record.body = BodyText(parsed);
+  record.data = parsed.data;
+  record.idempotency_key = parsed.idempotency_key;
+  protocol::ClientPublishRequest publish{record.title, record.body, record.data};
+  std::string json;
+  if (!protocol::EncodeClientPublishBody(publish, &json, &error)) return Failure(error, kExitUsage);
+  std::optional<Spool> spool;
+  if (parsed.spool_dir) spool.emplace(*parsed.spool_dir);
+  SendOutcome outcome;
+  switch (
+      DeliverOrSpool(target, parsed.token, record, spool ? &*spool : nullptr, &outcome, &error)) {
+    case Delivery::kSpooled: return Failure(error, kExitSpooled);
+    case Delivery::kFailed: return Failure(error, kExitFailure);
+    case Delivery::kDelivered: break;
   }
-  HttpResponse response;
-  int attempts = 0;
-  if (!SendHttpRequest(target, request, &response, &error, &attempts)) {
-    return Failure(error + Attempts(attempts), kExitFailure);
-  }
-  return Report(response, attempts);
+  int exit_code = Report(outcome.response, outcome.attempts);
+  if (spool) FlushAfterSuccess(*spool, target, parsed.token);
+  return exit_code;
 }
 
 }  // namespace notifyd::cli

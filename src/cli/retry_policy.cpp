@@ -15,6 +15,17 @@ std::chrono::milliseconds HttpRetryDelay(int attempt) {
 
 bool IsRetryableStatus(int status) { return status == 502 || status == 503 || status == 504; }
 
+PublishAnswer ClassifyPublishAnswer(int status) {
+  if (status >= 200 && status < 300) return PublishAnswer::kDelivered;
+  if (status == 0 || status >= 500 || status == 408 || status == 429) {
+    return PublishAnswer::kUnavailable;
+  }
+  if (status >= 400 && status != 401 && status != 403 && status != 404) {
+    return PublishAnswer::kRejected;
+  }
+  return PublishAnswer::kRefused;
+}
+
 std::chrono::milliseconds ReconnectDelay(int failures, double jitter) {
   // 0.5 s * 2^5 already exceeds the cap, so the shift never overflows.
   std::chrono::milliseconds full =

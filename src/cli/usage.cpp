@@ -7,13 +7,18 @@
 namespace notifyd::cli {
 namespace {
 
-constexpr std::string_view kUsage = R"(Usage:
+constexpr std::string_view kUsage = R"USAGE(Usage:
   notifyd-cli                  interactive client (the seed's client simulator)
   notifyd-cli publish CHANNEL [--title T] [--data JSON] [--idempotency-key K]
-                              [--url URL] [--token TOKEN] [BODY | -]
+                              [--url URL] [--token TOKEN] [--spool DIR | --no-spool]
+                              [BODY | -]
   notifyd-cli sub CHANNEL... [--since E:N] [--url URL] [--token TOKEN]
   notifyd-cli tail CHANNEL [--since E:N] [--url URL] [--token TOKEN]
   notifyd-cli history CHANNEL [--since E:N|all] [--limit L] [--url URL] [--token TOKEN]
+  notifyd-cli run [--channel C] [--title T] [--always] [--checkin NAME [--every S]
+                  [--grace S]] [--url URL] [--token TOKEN] [--spool DIR | --no-spool]
+                  [--] COMMAND [ARG...]
+  notifyd-cli flush [--url URL] [--token TOKEN] [--spool DIR]
   notifyd-cli --help | --version
 
 Interactive mode connects to $WS_URL (default ws://localhost:8080/ws) and reads
@@ -37,7 +42,10 @@ publish sends POST /api/notify/CHANNEL with the JSON body {"title","body","data"
   server answers 502, 503 or 504, publish tries again, 0.5 s and then 1 s
   later, at most 3 attempts, always with the same key, so a retry never
   delivers twice. On success the server's JSON answer (with the
-  notification's "seq" and "epoch") is printed on stdout.
+  notification's "seq" and "epoch") is printed on stdout. When the server
+  cannot be reached or answers 5xx, 408 or 429 after the last attempt, the
+  notification is kept in the spool (below), publish says where on stderr
+  and exits 75; do not publish it again: it will be delivered.
 
 sub follows channels over WebSocket and prints each notification as one line,
 "[CHANNEL #SEQ] TIMESTAMP TITLE: BODY DATA"; tail follows one channel and
@@ -63,6 +71,37 @@ the object as the server sent it; it pages through everything kept.
   --limit L      print at most L notifications (L >= 1)
   Each request is bounded and retried as for publish.
 
+run runs COMMAND (a cron job) with its stdin and environment, passing its
+stdout and stderr on as they come (so cron still mails them) while keeping
+their last 20 lines (each cut at 512 bytes). SIGINT, SIGTERM, SIGHUP and
+SIGQUIT sent to notifyd-cli are passed on to COMMAND. When COMMAND fails, or
+always with --always, run publishes to C (default "cron") the title
+"NAME failed (exit N)", "NAME failed (killed by SIGTERM)", "NAME could not be
+started (exit 127)" or "NAME succeeded", with NAME the last part of COMMAND
+or T (--title); the body is the last lines of the output; data is
+{"command","exit","duration_s","host","output_lines"} (and "signal"). What
+cannot be published now is spooled. The first word not an option is
+COMMAND: run's options come before it.
+  --checkin NAME on success, POST /api/checkin/NAME (a dead-man's switch:
+                 the server tells when NAME is late); --every S and --grace S
+                 set the period and the slack in seconds (the server keeps
+                 them). A check-in that fails is reported, not spooled.
+  Exit status: COMMAND's; 128+N when signal N killed it; 127 when it was not
+  found, 126 when it could not be run; 2 for a usage error (COMMAND not run).
+
+The spool keeps notifications until the server takes them, one file each,
+in --spool DIR, else $NOTIFYD_SPOOL, else /var/spool/notifyd for root, else
+$XDG_STATE_HOME/notifyd (~/.local/state/notifyd). Each keeps its
+Idempotency-Key. Every publish or run that reaches a server delivers what
+waits for that server, oldest first, after its own notification; so does
+flush, which waits for any flush already running (flushes take turns, so none
+is delivered twice). A notification the server refuses for good (another 4xx
+than 401, 403, 404, 408, 429) is moved to DIR/failed/ with the reason, a file
+that cannot be read as one to DIR/corrupt/; both are reported on stderr.
+Notifications meant for another server (another URL) wait for a flush with
+that --url. flush exits 0 when nothing is left and nothing was set aside,
+1 otherwise. --no-spool: publish and run keep nothing (publish exits 1).
+
 Every command but the interactive one:
   --url URL      the server's base URL. Default: $NOTIFYD_URL, else derived from
                  $WS_URL (ws://host:port/... -> http://host:port), else
@@ -74,24 +113,30 @@ Every command but the interactive one:
 
 Exit status: 0 success (for sub and tail: stopped by SIGINT or SIGTERM); 1
 connecting failed, timed out, or the server refused the request (the reason
-goes to stderr); 2 usage error.
+goes to stderr); 2 usage error; 75 (publish) kept in the spool. run exits
+with its command's status (above).
 
 wss:// and https:// are not supported: notifyd-cli speaks plain ws:// and
 http:// only. Reach a TLS endpoint through a TLS-terminating proxy.
-)";
+)USAGE";
 
 }  // namespace
 
 std::string_view UsageText() { return kUsage; }
 
 std::optional<int> ReadCommandLine(const std::vector<std::string>& args,
-                                   const std::vector<std::string_view>& options,
-                                   CommandLine* line) {
+                                   const CommandSyntax& syntax, CommandLine* line) {
   std::string error;
-  if (!ParseCommandLine(args, options, line, &error)) return UsageFailure(error);
+  if (!ParseCommandLine(args, syntax, line, &error)) return UsageFailure(error);
   if (!line->help) return std::nullopt;
   std::cout << kUsage << std::flush;
   return kExitOk;
+}
+
+std::optional<int> ReadCommandLine(const std::vector<std::string>& args,
+                                   const std::vector<std::string_view>& options,
+                                   CommandLine* line) {
+  return ReadCommandLine(args, CommandSyntax{options}, line);
 }
 
 int UsageFailure(const std::string& message) {

@@ -3,12 +3,15 @@ seed's bin/client.dart) driven through a stdin pipe, and `notifyd-cli publish`
 with its exit codes. Needs NOTIFYD_BIN and NOTIFYD_CLI_BIN (see harness.py)."""
 
 import asyncio
+import atexit
 import json
 import os
 import queue
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -17,14 +20,20 @@ import websockets
 
 from harness import UUID4_RE, DaemonTestCase, cli_bin
 
-CLI_ENV_VARS = ("WS_URL", "NOTIFYD_URL", "NOTIFYD_TOKEN")
+CLI_ENV_VARS = ("WS_URL", "NOTIFYD_URL", "NOTIFYD_TOKEN", "NOTIFYD_SPOOL")
+# What publish and run keep when the server cannot take it goes here, never
+# to the spool of whoever runs the tests.
+SPOOL_ROOT = tempfile.mkdtemp(prefix="notifyd-cli-spool-")
+atexit.register(shutil.rmtree, SPOOL_ROOT, ignore_errors=True)
 BOX_TOP = "╔" + "═" * 42
 BOX_BOTTOM = "╚" + "═" * 42
 
 
 def cli_env(**extra):
-    """The test's environment without any notifyd-cli setting, plus extra."""
+    """The test's environment without any notifyd-cli setting, plus extra;
+    NOTIFYD_SPOOL is a scratch directory of the test run unless given."""
     env = {k: v for k, v in os.environ.items() if k not in CLI_ENV_VARS}
+    env["NOTIFYD_SPOOL"] = os.path.join(SPOOL_ROOT, "default")
     env.update(extra)
     return env
 
@@ -386,16 +395,29 @@ class PublishTest(CliCase):
 
 
 class PublishWithoutServerTest(unittest.TestCase):
-    def test_nothing_listening_exits_1(self):
+    def test_nothing_listening_exits_1_without_the_spool(self):
         port = free_port()
         start = time.monotonic()
-        r = run_cli(["publish", "news", "x"], env=cli_env(NOTIFYD_URL=f"http://127.0.0.1:{port}"))
+        r = run_cli(["publish", "--no-spool", "news", "x"],
+                    env=cli_env(NOTIFYD_URL=f"http://127.0.0.1:{port}"))
         self.assertEqual(r.returncode, 1, r)
         # Three attempts, 0.5 s and 1 s apart, then one line.
         self.assertEqual(r.stderr, f"notifyd-cli: cannot connect to 127.0.0.1:{port}: "
                                    "Connection refused (tried 3 times)\n")
         self.assertGreaterEqual(time.monotonic() - start, 1.5)
         self.assertLess(time.monotonic() - start, 10)
+
+    def test_nothing_listening_spools_and_exits_75(self):
+        port = free_port()
+        spool = tempfile.mkdtemp(dir=SPOOL_ROOT)
+        r = run_cli(["publish", "news", "x"],
+                    env=cli_env(NOTIFYD_URL=f"http://127.0.0.1:{port}", NOTIFYD_SPOOL=spool))
+        self.assertEqual(r.returncode, 75, r)
+        self.assertEqual(r.stdout, "")
+        [name] = [n for n in os.listdir(spool) if n.endswith(".json")]
+        self.assertEqual(r.stderr, f"notifyd-cli: cannot connect to 127.0.0.1:{port}: "
+                                   f"Connection refused (tried 3 times); kept in {spool}/{name}, "
+                                   "to be delivered by the next publish, run or flush\n")
 
     def test_usage_errors_exit_2(self):
         for args in [["publish"], ["publish", "news", "a", "b"], ["publish", "--bogus", "news"],

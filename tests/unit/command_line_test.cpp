@@ -59,6 +59,38 @@ TEST(CommandLineTest, RefusesUnknownOptionsAndMissingValues) {
   EXPECT_EQ(ParseError({"news", "--title"}), "--title needs a value");
 }
 
+TEST(CommandLineTest, FlagsTakeNoValue) {
+  const CommandSyntax syntax = {{"--title"}, {"--always"}};
+  CommandLine line;
+  std::string error;
+  ASSERT_TRUE(ParseCommandLine({"--always", "--title", "T", "x"}, syntax, &line, &error)) << error;
+  EXPECT_TRUE(line.Has("--always"));
+  EXPECT_FALSE(line.Has("--title"));
+  EXPECT_EQ(line.Get("--always"), std::nullopt);
+  EXPECT_EQ(line.positional, (std::vector<std::string>{"x"}));
+  CommandLine refused;
+  EXPECT_FALSE(ParseCommandLine({"--always=yes"}, syntax, &refused, &error));
+  EXPECT_EQ(error, "--always takes no value");
+}
+
+TEST(CommandLineTest, AFirstPositionalCanEndTheOptions) {
+  // run: what follows the command is the command's own.
+  const CommandSyntax syntax = {{"--channel"}, {"--always"}, true};
+  CommandLine line;
+  std::string error;
+  ASSERT_TRUE(ParseCommandLine({"--channel", "c", "ls", "-l", "--always", "--", "-h"}, syntax,
+                               &line, &error))
+      << error;
+  EXPECT_EQ(line.Get("--channel"), "c");
+  EXPECT_FALSE(line.Has("--always"));
+  EXPECT_FALSE(line.help);
+  EXPECT_EQ(line.positional, (std::vector<std::string>{"ls", "-l", "--always", "--", "-h"}));
+  CommandLine dashed;
+  ASSERT_TRUE(ParseCommandLine({"--always", "--", "--channel"}, syntax, &dashed, &error));
+  EXPECT_TRUE(dashed.Has("--always"));
+  EXPECT_EQ(dashed.positional, (std::vector<std::string>{"--channel"}));
+}
+
 TEST(CommandLineTest, ChannelArgumentsFollowTheChannelNameRule) {
   std::string error;
   EXPECT_TRUE(CheckChannelArgument("news.eu-west:1@x_y", &error));

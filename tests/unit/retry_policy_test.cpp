@@ -21,6 +21,21 @@ TEST(RetryPolicyTest, OnlyGatewayAndUnavailableStatusesAreRetried) {
   }
 }
 
+TEST(RetryPolicyTest, PublishAnswersSayWhetherLaterMayHelp) {
+  for (int status : {200, 201, 204}) {
+    EXPECT_EQ(ClassifyPublishAnswer(status), PublishAnswer::kDelivered) << status;
+  }
+  for (int status : {0, 408, 429, 500, 502, 503, 504, 507}) {
+    EXPECT_EQ(ClassifyPublishAnswer(status), PublishAnswer::kUnavailable) << status;
+  }
+  for (int status : {101, 301, 401, 403, 404}) {
+    EXPECT_EQ(ClassifyPublishAnswer(status), PublishAnswer::kRefused) << status;
+  }
+  for (int status : {400, 405, 411, 413, 415, 422, 431}) {
+    EXPECT_EQ(ClassifyPublishAnswer(status), PublishAnswer::kRejected) << status;
+  }
+}
+
 TEST(RetryPolicyTest, ReconnectDelayDoublesUpToTheCap) {
   EXPECT_EQ(ReconnectDelay(0, 1.0), milliseconds(500));
   EXPECT_EQ(ReconnectDelay(1, 1.0), milliseconds(1000));
