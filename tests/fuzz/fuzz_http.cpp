@@ -21,6 +21,8 @@
 
 #include "config/config.h"
 #include "core/counters.h"
+#include "core/broker.h"
+#include "core/checkins.h"
 #include "core/hub.h"
 #include "core/utf8.h"
 #include "fuzz_check.h"
@@ -57,16 +59,19 @@ struct World {
     }
     c.max_body_bytes = 1024;
     api.Configure(c);
+    api.AttachCheckins(&checkins);
     const core::ClientHandle handle = hub.Connect(&subscriber).handle;
     for (const char* channel : {"news", "alerts", "backups-x"}) hub.Subscribe(handle, channel);
   }
 
   fuzz::ManualClock clock;
   protocol::JsonNotificationEncoder encoder;
-  core::Hub hub{clock, encoder, core::IdSource(1)};
+  core::Hub hub{clock, core::IdSource(1)};
+  core::Broker broker{hub, clock, encoder, core::IdSource(2)};
+  core::Checkins checkins{broker, clock};
   core::Counters counters;
   CountingSubscriber subscriber;
-  http::Api api{hub, clock, counters, nullptr};
+  http::Api api{hub, broker, clock, counters, nullptr};
 };
 
 std::string_view NextLine(std::string_view* rest) {
