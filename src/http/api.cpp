@@ -613,7 +613,11 @@ Response Api::Health(const Request&, const Params&) {
 
 // Routed only for the paths StaticFiles serves.
 Response Api::WebFile(const Request& request, const Params&) {
-  return *web_files_.Serve(request);
+  // The router also matches a path that only looks like a file's ("" as
+  // "/"): that is no file.
+  std::optional<Response> file = web_files_.Serve(request);
+  if (!file) return JsonError(404, "Not found", "no such path: " + request.path);
+  return std::move(*file);
 }
 
 Response Api::UpgradeRequired(const Request&, const Params&) {

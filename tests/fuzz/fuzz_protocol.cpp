@@ -57,7 +57,17 @@ void CheckRequest(const protocol::Request& request) {
     case RequestType::kSubscribe:
     case RequestType::kUnsubscribe:
       FUZZ_CHECK(core::IsValidChannelName(request.channel));
-      FUZZ_CHECK(IsJsonReply(protocol::EncodeSubscribed(request.channel, 1, request.id_json)));
+    {
+      protocol::Subscribed reply;
+      reply.channel = request.channel;
+      reply.subscriber_count = 1;
+      reply.epoch = "AbCdEfGh1234";
+      // A parsed since has any string as its epoch: it is never echoed, but
+      // the reply must stay JSON whatever it was.
+      reply.with_since = request.since.has_value();
+      if (request.since) FUZZ_CHECK(request.type == RequestType::kSubscribe);
+      FUZZ_CHECK(IsJsonReply(protocol::EncodeSubscribed(reply, request.id_json)));
+    }
       FUZZ_CHECK(IsJsonReply(protocol::EncodeUnsubscribed(request.channel, request.id_json)));
       break;
     case RequestType::kSetName:

@@ -184,3 +184,27 @@ TEST(StaticFilesTest, ApiServesTheConsoleWithoutAccessRules) {
 
 }  // namespace
 }  // namespace notifyd::http
+
+namespace notifyd::http {
+namespace {
+
+// Found by fuzz_http: the router matches an empty path to "/", which names
+// no file; the answer is a 404, not a file that is not there.
+TEST(StaticFilesApiTest, AnEmptyPathIsNotTheIndex) {
+  testing_support::FakeClock clock;
+  protocol::JsonNotificationEncoder encoder;
+  core::Hub hub{clock, core::IdSource(1)};
+  core::Broker broker{hub, clock, encoder, core::IdSource(2)};
+  core::Counters counters;
+  Api api{hub, broker, clock, counters, nullptr};
+  api.Configure(config::Config{});
+  Request r;
+  r.method = "GET";
+  r.path = "";
+  r.query = "ws";
+  r.peer_address = "127.0.0.1";
+  EXPECT_EQ(api.Handle(r).status, 404);
+}
+
+}  // namespace
+}  // namespace notifyd::http
