@@ -231,6 +231,9 @@ protocol::StatsExtra Daemon::StatsExtra() const {
   extra.echo_connections = server_.echo_count();
   extra.sse_streams = server_.sse_streams();
   extra.history = broker_.stats();
+  for (const core::StoredCheckin& c : checkins_.List()) {
+    ++(c.late ? extra.checkins_late : extra.checkins_up);
+  }
   if (config_.history_store == config::HistoryStore::kSqlite) {
     extra.history_store = "sqlite";
     if (store_) extra.history_file_bytes = store_->FileBytes();

@@ -142,6 +142,8 @@ struct StatsExtra {
   std::string history_error;             ///< The store's last failure while it lasts, or "".
   std::string broker = "local";          ///< The broker in use (only "local" so far).
   bool broker_up = true;                 ///< Whether it can take publishes.
+  uint64_t checkins_up = 0;              ///< Check-ins on time.
+  uint64_t checkins_late = 0;            ///< Check-ins past due + grace.
   core::BrokerStats history;
   core::Counters counters;
 };

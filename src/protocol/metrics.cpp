@@ -177,6 +177,11 @@ void WriteHistory(const StatsExtra& extra, Exposition& e) {
   e.Single("notifyd_history_file_size_bytes", "gauge",
            "Size of the SQLite history file and its write-ahead log; 0 without one.",
            Num(extra.history_file_bytes));
+  e.Family("notifyd_checkins", "gauge",
+           "Check-ins (POST /api/checkin/{name}) by state: up (on time) or late (past due and "
+           "grace, \"late\" published).");
+  e.Sample("notifyd_checkins", {{"state", "up"}}, Num(extra.checkins_up));
+  e.Sample("notifyd_checkins", {{"state", "late"}}, Num(extra.checkins_late));
   e.Histogram("notifyd_history_commit_duration_seconds",
               "Time from a publish's submission to the history store to the commit of the "
               "transaction holding it.",

@@ -5,7 +5,7 @@ access, and persistence across a restart with the SQLite store."""
 import os
 import unittest
 
-from harness import Daemon, DaemonTestCase
+from harness import Daemon, DaemonTestCase, wait_until
 
 NO_LIMITS = {"connection_rate": 0, "publish_rate": 0}
 
@@ -61,6 +61,20 @@ class CheckinTest(DaemonTestCase):
         back = await c.recv_until("notification", timeout=10)
         self.assertEqual((back["title"], back["data"]["status"]), ("nightly is back", "back"))
         self.assertEqual(back["seq"], late["seq"] + 1)
+
+    async def test_metrics_count_them_by_state(self):
+        self.checkin("on-time", "?every=3600")
+        self.checkin("overdue", "?every=1&grace=0")
+
+        def sample(state):
+            _s, _h, body = self.d.http("GET", "/metrics")
+            for line in body.decode().splitlines():
+                if line.startswith(f'notifyd_checkins{{state="{state}"}} '):
+                    return int(float(line.split()[1]))
+            return None
+
+        wait_until(lambda: sample("late") == 1, timeout=10, what="one late check-in in /metrics")
+        self.assertEqual(sample("up"), 1)
 
 
 class CheckinAccessTest(unittest.TestCase):

@@ -168,6 +168,7 @@ TEST_F(MetricsTest, EveryFamilyIsThere) {
       {"notifyd_history_notifications_bytes", "gauge"},
       {"notifyd_history_pending_notifications", "gauge"},
       {"notifyd_history_file_size_bytes", "gauge"},
+      {"notifyd_checkins", "gauge"},
       {"notifyd_history_commit_duration_seconds", "histogram"},
       {"process_cpu_seconds_total", "counter"},
       {"process_resident_memory_bytes", "gauge"},
@@ -193,7 +194,7 @@ TEST_F(MetricsTest, NamesFollowThePrometheusConventions) {
 TEST_F(MetricsTest, LabelsHaveFixedSetsAndNoChannel) {
   const std::string text = Encode();
   EXPECT_EQ(LabelNames(text), (std::set<std::string>{"version", "kind", "reason", "outcome",
-                                                     "broker", "store", "le"}));
+                                                     "broker", "store", "state", "le"}));
   EXPECT_EQ(text.find("channel=\""), std::string::npos);
 }
 
