@@ -283,11 +283,35 @@ def durable_configs():
                    fs="disk", spread=100)]
 
 
+def disk_flushes(path):
+    """Flush requests the block device under `path` completed so far (field 16
+    of /sys/dev/block/M:m/stat; the whole disk when `path` is on a partition),
+    or None (tmpfs, an old kernel)."""
+    st = os.stat(path).st_dev
+    base = f"/sys/dev/block/{os.major(st)}:{os.minor(st)}"
+    for f in (base + "/stat", base + "/../stat"):
+        try:
+            with open(f) as fh:
+                v = fh.read().split()
+            if len(v) >= 16:
+                return int(v[15])
+        except OSError:
+            pass
+    return None
+
+
 def run_durable(args, srv, pid, cfg):
+    f0 = disk_flushes(os.path.dirname(srv.db)) if srv.db else None
     r = bench(args, srv, pid, "publish",
               ["--subs", "0", "--keepalive", "--concurrency", "64", "--spread", str(cfg.spread),
                "--duration", "2" if args.quick else "5"])
     r["db_bytes"] = srv.db_bytes()
+    f1 = disk_flushes(os.path.dirname(srv.db)) if srv.db else None
+    if f0 is not None and f1 is not None and cfg.fs == "disk":
+        # The disk's flushes in the run (other processes' too): about one per
+        # group commit in commit mode.
+        r["disk_flushes"] = f1 - f0
+        r["publishes_per_flush"] = r["publish_ok"] / max(1, f1 - f0)
     return r
 
 
@@ -329,7 +353,7 @@ def memory_configs():
 def run_memory(args, srv, pid, cfg):
     channels, per = (100, 100) if args.quick else (100, 1000)
     base = rss_kb(pid)
-    shm_fresh = nchan_shm_kb(srv.port) if cfg.kind == "nchan" else None
+    fresh = nchan_status(srv.port) if cfg.kind == "nchan" else {}
     r = bench(args, srv, pid, "publish",
               ["--subs", str(cfg.subs), "--keepalive", "--concurrency", "64", "--spread",
                str(channels), "--count", str(channels * per), "--payload", "200",
@@ -338,8 +362,13 @@ def run_memory(args, srv, pid, cfg):
     r["rss_fresh_kb"] = base
     r["rss_kept_kb"] = rss_kb(pid)
     if cfg.kind == "nchan":
-        r["nchan_shm_fresh_kb"] = shm_fresh
-        r["nchan_shm_kb"] = nchan_shm_kb(srv.port)
+        after = nchan_status(srv.port)
+        r["nchan_shm_fresh_kb"] = fresh.get("shm_kb")
+        r["nchan_shm_kb"] = after.get("shm_kb")
+        r["nchan_stored"] = after.get("stored")
+        if r["nchan_shm_kb"] is not None and r["nchan_shm_fresh_kb"] is not None:
+            r["nchan_shm_per_msg_b"] = ((r["nchan_shm_kb"] - r["nchan_shm_fresh_kb"]) * 1024
+                                        / (channels * per))
     r["kept"] = channels * per if cfg.kind == "notifyd" and cfg.size else 0
     if cfg.kind == "nchan" and cfg.buffer:
         r["kept"] = channels * per
@@ -356,15 +385,20 @@ def run_memory(args, srv, pid, cfg):
     return r
 
 
-def nchan_shm_kb(port):
-    """Nchan's shared memory in use (nchan_stub_status), KB."""
+def nchan_status(port):
+    """Nchan's shared memory in use (KB) and its stored messages, from
+    nchan_stub_status."""
     req = urllib.request.Request(f"http://127.0.0.1:{port}/nchan_status",
                                  headers={"Host": "127.0.0.1"})
+    out = {}
     with urllib.request.urlopen(req, timeout=10) as r:
         for line in r.read().decode().splitlines():
-            if line.startswith("shared memory used:"):
-                return float(line.split(":")[1].strip().rstrip("K"))
-    return None
+            k, _, v = line.partition(":")
+            if k == "shared memory used":
+                out["shm_kb"] = float(v.strip().rstrip("K"))
+            elif k == "stored messages":
+                out["stored"] = int(v.strip())
+    return out
 
 
 def resume_configs():
@@ -406,14 +440,6 @@ def memory_rows(runs):
         per = [(a["rss_kept_kb"] - b["rss_kept_kb"]) * 1024 / a["kept"]
                for a, b in zip(runs[kept], runs[none]) if a.get("kept")]
         m = compare.median(per)
-        if kept.startswith("nchan"):
-            shm = [(a["nchan_shm_kb"] - b["nchan_shm_kb"]) * 1024 / a["kept"]
-                   for a, b in zip(runs[kept], runs[none])
-                   if a.get("kept") and a.get("nchan_shm_kb") is not None
-                   and b.get("nchan_shm_kb") is not None]
-            if shm:
-                rows.append(f"| Nchan: shared memory used (buffer − no buffer) per kept "
-                            f"notification, bytes | {compare.fmt(compare.median(shm))} |")
         rows.append(f"| {label}: (RSS kept − RSS of {none}) per kept notification, bytes | "
                     f"{compare.fmt(m)} (runs: {', '.join(compare.fmt(x) for x in per)}) |")
     return rows
@@ -426,7 +452,10 @@ SCENARIOS = {
         ("publishes_per_s", "publishes/s"),
         ("cpu_us_per_publish", "server CPU µs per publish"),
         ("publish_errors", "failed publishes"),
-        ("db_bytes", "SQLite file + WAL bytes after the run")],
+        ("db_bytes", "SQLite file + WAL bytes after the run"),
+        ("disk_flushes", "disk flush requests in the run (the whole disk)"),
+        ("publishes_per_flush", "publishes per disk flush"),
+        ("loadavg1", "load average (1 min) at the start")],
         ["publishes_per_s", "cpu_us_per_publish"]),
     "fanout": (fanout_configs, run_fanout, [
         ("sat_cpu_s_per_M", "saturated: server CPU s per 1M deliveries"),
@@ -445,6 +474,8 @@ SCENARIOS = {
         ("rss_growth_per_kept_b", "(RSS after − fresh) per kept notification, bytes"),
         ("nchan_shm_fresh_kb", "Nchan shared memory used, fresh KB (nchan_stub_status)"),
         ("nchan_shm_kb", "Nchan shared memory used after the publishes KB"),
+        ("nchan_stored", "Nchan stored messages after the publishes (nchan_stub_status)"),
+        ("nchan_shm_per_msg_b", "Nchan (shared memory after − fresh) per publish, bytes"),
         ("db_bytes", "SQLite file + WAL bytes"),
         ("db_wal_bytes", "of which WAL"),
         ("db_file_after_stop", "SQLite file after a clean stop (WAL checkpointed)"),
@@ -456,6 +487,7 @@ SCENARIOS = {
         ("subscribed_s", "time until every client is subscribed again, s"),
         ("server_cpu_s", "notifyd CPU s for the resume"),
         ("cpu_us_per_client", "notifyd CPU µs per resumed client"),
+        ("loadgen_resume_cpu_s", "the clients' CPU s for the resume (2 worker processes)"),
         ("recovered", "clients recovered:true with missed 10"),
         ("resumed_done", "clients that got exactly their 10"),
         ("stop_s", "SIGTERM to exit, s"),
@@ -514,6 +546,7 @@ def main():
                     port += 1
                     srv = Srv(args, cfg, work, port)
                     compare.log(f" -- {cfg.name} (rep {rep + 1})")
+                    load = os.getloadavg()[0]
                     try:
                         pid, _ = srv.start()
                         r = run(args, srv, pid, cfg)
@@ -521,6 +554,7 @@ def main():
                         srv.stop()
                         srv.cleanup()
                     r["rep"] = rep
+                    r["loadavg1"] = load
                     raw.setdefault(scen, {}).setdefault(cfg.name, []).append(r)
     finally:
         shutil.rmtree(work, ignore_errors=True)

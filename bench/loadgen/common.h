@@ -97,6 +97,7 @@ struct Reply {
   uint32_t resumed_done = 0;   // got exactly the expected missed notifications
   uint64_t extra = 0;          // notifications past the expected ones after a resume
   uint64_t last_done_ns = 0;   // when the last client completed (CLOCK_MONOTONIC)
+  uint64_t cpu_us = 0;         // the worker's own CPU (user + system) so far
 };
 
 /// Reads or writes exactly n bytes (blocking fd); false on EOF/error.

@@ -239,6 +239,7 @@ class Pool {
       sum.resumed_done += r.resumed_done;
       sum.extra += r.extra;
       sum.last_done_ns = std::max(sum.last_done_ns, r.last_done_ns);
+      sum.cpu_us += r.cpu_us;
     }
     if (sum.min_per_conn == UINT64_MAX) sum.min_per_conn = 0;
     return sum;
@@ -577,12 +578,14 @@ int Resume(const Args& a, Out& o) {
   if (missed.ok != want || missed.errors != 0) return 1;
 
   // Everyone back at once.
+  const Reply before = pool.All(kProgress);
   const ProcSample c0 = SampleProc(pid);
   const uint64_t t0 = NowNs();
   const Reply sub = pool.All(kResume);
   const uint64_t t_sub = NowNs();
   const Reply done = PollUntil(pool, 120, [&](const Reply& p) { return p.resumed_done >= a.subs; });
   const ProcSample c1 = SampleProc(pid);
+  const Reply after = pool.All(kProgress);
   // Anything past the expected notifications would show within this.
   usleep(500000);
   const Reply fin = pool.All(kProgress);
@@ -601,6 +604,8 @@ int Resume(const Args& a, Out& o) {
   o.N("resume_wall_s", wall);
   o.N("server_cpu_s", c1.cpu_s - c0.cpu_s);
   o.N("cpu_us_per_client", (c1.cpu_s - c0.cpu_s) / a.subs * 1e6);
+  // The clients' side of the same phase: whether the load generator was the bound.
+  o.N("loadgen_resume_cpu_s", (after.cpu_us - before.cpu_us) / 1e6);
   o.N("rss_kb", c1.rss_kb);
   const uint64_t lost = a.subs > fin.resumed_done ? a.subs - fin.resumed_done : 0;
   o.N("loss", static_cast<double>(lost));

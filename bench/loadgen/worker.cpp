@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -199,6 +200,10 @@ class Worker {
     rep.resumed_done = resumed_done_;
     rep.extra = extra_;
     rep.last_done_ns = last_done_ns_;
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    rep.cpu_us = static_cast<uint64_t>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                 static_cast<uint64_t>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
     return rep;
   }
 
