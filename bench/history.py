@@ -380,6 +380,10 @@ def run_memory(args, srv, pid, cfg):
         srv.stop()  # a clean stop checkpoints the WAL into the file
         r["db_file_after_stop"] = srv.db_bytes()
         r["db_bytes_per_kept"] = r["db_file_after_stop"] / r["kept"] if r["kept"] else None
+        # A start that loads all of it back.
+        new_pid, r["start_kept_s"] = srv.start()
+        r["start_kept_cpu_s"] = cpu_s(new_pid)
+        r["rss_after_start_kb"] = rss_kb(new_pid)
     r["rss_growth_per_kept_b"] = ((r["rss_kept_kb"] - base) * 1024 / r["kept"]
                                   if r["kept"] else None)
     return r
@@ -480,6 +484,9 @@ SCENARIOS = {
         ("db_wal_bytes", "of which WAL"),
         ("db_file_after_stop", "SQLite file after a clean stop (WAL checkpointed)"),
         ("db_bytes_per_kept", "SQLite file bytes per kept notification"),
+        ("start_kept_s", "start with all of it kept: seconds until listening"),
+        ("start_kept_cpu_s", "CPU s of that start"),
+        ("rss_after_start_kb", "RSS after that start KB"),
         ("frame_bytes", "one kept notification as sent, bytes")],
         []),
     "resume": (resume_configs, run_resume, [
