@@ -300,12 +300,32 @@ def disk_flushes(path):
     return None
 
 
+def fdatasync_ms(directory, n=50):
+    """Median time of fdatasync after a 4 KiB write in `directory`, ms: what one
+    group commit waits for on this disk right now."""
+    fd, path = tempfile.mkstemp(prefix="fsync-", dir=directory)
+    try:
+        times = []
+        for i in range(n):
+            os.pwrite(fd, b"x" * 4096, (i % 16) * 4096)
+            t = time.perf_counter()
+            os.fdatasync(fd)
+            times.append((time.perf_counter() - t) * 1e3)
+        return compare.median(times)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
 def run_durable(args, srv, pid, cfg):
+    if srv.db:
+        srv.fsync_ms = fdatasync_ms(os.path.dirname(srv.db))
     f0 = disk_flushes(os.path.dirname(srv.db)) if srv.db else None
     r = bench(args, srv, pid, "publish",
               ["--subs", "0", "--keepalive", "--concurrency", "64", "--spread", str(cfg.spread),
                "--duration", "2" if args.quick else "5"])
     r["db_bytes"] = srv.db_bytes()
+    r["fdatasync_ms"] = getattr(srv, "fsync_ms", None)
     f1 = disk_flushes(os.path.dirname(srv.db)) if srv.db else None
     if f0 is not None and f1 is not None and cfg.fs == "disk":
         # The disk's flushes in the run (other processes' too): about one per
@@ -459,6 +479,7 @@ SCENARIOS = {
         ("db_bytes", "SQLite file + WAL bytes after the run"),
         ("disk_flushes", "disk flush requests in the run (the whole disk)"),
         ("publishes_per_flush", "publishes per disk flush"),
+        ("fdatasync_ms", "fdatasync of 4 KiB in the database's directory just before, ms"),
         ("loadavg1", "load average (1 min) at the start")],
         ["publishes_per_s", "cpu_us_per_publish"]),
     "fanout": (fanout_configs, run_fanout, [
