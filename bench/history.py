@@ -10,13 +10,16 @@ taken within each repetition:
             --keepalive --concurrency 64, as wrk -t1 -c64), no subscriber:
             store "memory"; "sqlite" with sync "commit" on the disk and on
             tmpfs; "sqlite" with sync "batch" on the disk; Nchan with
-            nchan_message_buffer_length 100 and nchan_message_timeout 1d.
+            nchan_message_buffer_length 100 and nchan_message_timeout 1d;
+            memory and sqlite-commit again on 100 channels. Records the
+            disk's flushes in the run and its fdatasync time just before.
   fanout    server CPU per delivery with history on (memory, size 100) and off
             (size 0), saturated and paced; Nchan with its buffer on and off.
   memory    RSS per kept notification after 100 channels x 1,000 notifications
             of a 200-byte body (size = 1000), against the same publishes with
-            size = 0 and against the fresh server; the SQLite file size; Nchan
-            with a buffer of 1,000.
+            size = 0 and against the fresh server, also with one subscriber
+            per channel; the SQLite file size and a start that loads it all
+            back; Nchan with a buffer of 1,000.
   resume    10,000 WebSocket clients on 100 channels take a position, notifyd
             (sqlite, commit) is stopped with SIGTERM and started again, 10
             notifications per channel are published, then every client
@@ -24,8 +27,8 @@ taken within each repetition:
             and notifyd's CPU seconds. notifyd only: Nchan keeps messages in
             memory only, so nothing survives its restart.
 
-    bench/history.py --build build-rel --out /tmp/hbench          # ~15 minutes
-    bench/history.py --build build-rel --quick --out /tmp/hbq     # ~2 minutes
+    bench/history.py --build build-rel --out /tmp/hbench          # ~12 minutes
+    bench/history.py --build build-rel --quick --out /tmp/hbq     # under a minute
     bench/history.py --build build-rel --only resume --reps 5
 
 The SQLite files go to a new directory under --disk-dir (default /var/tmp,
