@@ -7,10 +7,14 @@
 # commits. Also prints the top functions by inclusive cost.
 # --scenario publish: instructions per HTTP publish instead, with 16 keep-alive
 # publishers (as wrk -t1 -c16) for SECONDS and no subscriber.
+# notifyd's [history]: --history-size N (default: notifyd's own default, 100),
+# --history-store memory|sqlite (the SQLite file in OUT), --history-sync
+# commit|batch.
 #
 #   bench/callgrind.sh [--build DIR] [--subs 1000] [--publishes 100]
 #                      [--target notifyd|nchan] [--out DIR] [--port 18700]
 #                      [--scenario fanout|publish] [--seconds 5]
+#                      [--history-size N] [--history-store S] [--history-sync M]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +26,7 @@ out=""
 port=18700
 scenario=fanout
 seconds=5
+history=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift 2 ;;
@@ -32,7 +37,10 @@ while [ $# -gt 0 ]; do
     --port) port=$2; shift 2 ;;
     --scenario) scenario=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --history-size) history+=("size = $2"); shift 2 ;;
+    --history-store) history+=("store = \"$2\""); shift 2 ;;
+    --history-sync) history+=("sync = \"$2\""); shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "callgrind.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,7 +50,7 @@ for f in "$bench" /usr/bin/valgrind /usr/bin/callgrind_control /usr/bin/callgrin
 done
 [ -n "$out" ] || out=$(mktemp -d /tmp/notifyd-callgrind.XXXXXX)
 mkdir -p "$out/tmp"
-rm -f "$out"/callgrind.out*
+rm -f "$out"/callgrind.out* "$out"/history.db*
 
 if [ "$target" = notifyd ]; then
   cat > "$out/notifyd.toml" <<EOF
@@ -61,6 +69,10 @@ max_queued_bytes_per_client = 67108864
 [log]
 level = "warn"
 EOF
+  if [ ${#history[@]} -gt 0 ]; then
+    { echo "[history]"; printf '%s\n' "${history[@]}"; echo "path = \"$out/history.db\""; } \
+      >> "$out/notifyd.toml"
+  fi
   cmd=("$build/notifyd" --config "$out/notifyd.toml")
 else
   # One nginx process (no master), so callgrind sees all of Nchan's work.

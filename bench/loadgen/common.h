@@ -74,6 +74,7 @@ enum Cmd : char {
   kStats = 'S',     // counters + histogram
   kClose = 'X',     // close every connection: even index clean, odd abrupt
   kQuit = 'Q',
+  kResume = 'R',    // reconnect every connection the server closed, subscribe with since
 };
 
 struct Reply {
@@ -89,6 +90,14 @@ struct Reply {
   uint64_t protocol_errors = 0;
   uint64_t hist_n = 0;
   uint64_t hist_max = 0;
+  // The resume scenario (WorkerConfig::resume):
+  uint32_t gone = 0;           // connections the server closed, position kept
+  uint32_t recovered = 0;      // resumed with recovered:true and the expected missed
+  uint32_t not_recovered = 0;  // recovered:false, or another missed count
+  uint32_t resumed_done = 0;   // got exactly the expected missed notifications
+  uint64_t extra = 0;          // notifications past the expected ones after a resume
+  uint64_t last_done_ns = 0;   // when the last client completed (CLOCK_MONOTONIC)
+  uint64_t cpu_us = 0;         // the worker's own CPU (user + system) so far
 };
 
 /// Reads or writes exactly n bytes (blocking fd); false on EOF/error.
@@ -103,6 +112,13 @@ struct WorkerConfig {
   std::string prefix = "c";
   uint32_t max_inflight = 200;  // handshakes in flight at once
   uint64_t open_timeout_ns = 120'000'000'000ull;
+  // Resume scenario: every connection keeps its position (epoch and seq of the
+  // last notification, or of `subscribed`), a close by the server is expected
+  // (the connection waits for kResume), and kResume subscribes again with
+  // `since`, expecting recovered:true and `expect_missed` notifications.
+  bool resume = false;
+  uint32_t expect_missed = 0;
+  uint32_t resume_inflight = 0;  // handshakes in flight during kResume (0: all at once)
 };
 
 /// Runs a worker's event loop on control socket `ctl` until kQuit or EOF.
@@ -140,6 +156,10 @@ struct KeepAliveOptions {
   int connections = 16;
   uint64_t end_ns = 0;                     // no new request from then on
   std::function<std::string()> make_body;  // the JSON of the next publish
+  // Request n goes to channel + (n % channels) when channels > 1, else to
+  // channel itself.
+  uint32_t channels = 1;
+  uint64_t max_requests = 0;               // stop after this many (0: only end_ns)
 };
 
 struct KeepAliveStats {
@@ -153,8 +173,9 @@ struct KeepAliveStats {
 };
 
 /// `connections` persistent HTTP/1.1 connections on one epoll loop (as
-/// `wrk -t1 -c16`), each with one POST in flight, until end_ns; then waits
-/// (at most 10 s) for the responses in flight.
+/// `wrk -t1 -c16`), each with one POST in flight, until end_ns (or
+/// max_requests were sent); then waits (at most 10 s) for the responses in
+/// flight.
 KeepAliveStats RunKeepAlive(const Target& t, const std::string& channel,
                             const KeepAliveOptions& o);
 

@@ -5,6 +5,7 @@
 // The parent process forks the worker processes (each an epoll loop holding a
 // share of the WebSocket connections, below the per-process open-files limit),
 // publishes over HTTP, samples the server's /proc and prints one JSON object.
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -37,7 +38,14 @@ const char kUsage[] =
     "  publish  --subs S --duration T [--concurrency K]   HTTP publishes/s, K connections\n"
     "           [--keepalive]   K persistent connections on one thread (as wrk -t1 -cK);\n"
     "                           without it K threads, a new connection per publish\n"
+    "           [--spread C]    round robin over channels pub0..pub<C-1> (default pub0),\n"
+    "                           subscriber i on pub<i % C>\n"
+    "           [--count N]     stop after N publishes (keep-alive; --duration still bounds)\n"
     "  churn    --rounds R --conns N [--channels 100]     connect+subscribe+close rounds\n"
+    "  resume   --subs S [--channels 100] [--missed 10] [--resume-inflight 0]\n"
+    "           S subscribers keep their positions; prints 'PHASE restart' and reads the\n"
+    "           restarted server's pid from stdin; publishes MISSED per channel; all\n"
+    "           reconnect at once (0: no cap on handshakes in flight) with since\n"
     "options: --workers W  --payload BYTES (body size, default 100)  --host 127.0.0.1\n"
     "         --hook-before CMD  --hook-after CMD  (run by sh around the measured publishes)\n";
 
@@ -46,6 +54,9 @@ struct Args {
   int pid = 0;
   std::string scenario;
   uint32_t conns = 1000, channels = 100, subs = 100, rounds = 5, publishes = 100;
+  uint32_t spread = 1, missed = 10;
+  uint64_t count = 0;
+  uint32_t resume_inflight = 0;
   double rate = 20, duration = 10;
   int workers = 0, concurrency = 4;
   size_t payload = 100;
@@ -97,6 +108,14 @@ Args Parse(int argc, char** argv) {
       a.concurrency = std::max(1, atoi(val().c_str()));
     } else if (k == "--payload") {
       a.payload = static_cast<size_t>(atol(val().c_str()));
+    } else if (k == "--spread") {
+      a.spread = std::max<uint32_t>(1, static_cast<uint32_t>(atol(val().c_str())));
+    } else if (k == "--count") {
+      a.count = static_cast<uint64_t>(atoll(val().c_str()));
+    } else if (k == "--missed") {
+      a.missed = static_cast<uint32_t>(atol(val().c_str()));
+    } else if (k == "--resume-inflight") {
+      a.resume_inflight = static_cast<uint32_t>(atol(val().c_str()));
     } else if (k == "--saturate") {
       a.saturate = true;
     } else if (k == "--keepalive") {
@@ -128,19 +147,20 @@ Args Parse(int argc, char** argv) {
 /// The set of worker processes and the blocking control protocol to them.
 class Pool {
  public:
-  Pool(const Target& t, uint32_t conns, uint32_t channels, const std::string& prefix, int workers) {
+  Pool(const Target& t, uint32_t conns, uint32_t channels, const std::string& prefix, int workers)
+      : Pool(conns, workers, Template(t, channels, prefix)) {}
+
+  /// Workers configured as `tmpl`, each with its share of the connections.
+  Pool(uint32_t conns, int workers, const WorkerConfig& tmpl) {
     if (conns == 0) return;
     int w = workers > 0 ? workers : std::max<int>(2, static_cast<int>((conns + 7999) / 8000));
     w = std::min<int>(w, static_cast<int>(conns));
     uint32_t per = conns / static_cast<uint32_t>(w), extra = conns % static_cast<uint32_t>(w);
     uint32_t first = 0;
     for (int i = 0; i < w; ++i) {
-      WorkerConfig cfg;
-      cfg.target = t;
+      WorkerConfig cfg = tmpl;
       cfg.first = first;
       cfg.count = per + (static_cast<uint32_t>(i) < extra ? 1 : 0);
-      cfg.channels = channels;
-      cfg.prefix = prefix;
       first += cfg.count;
       int sv[2];
       if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -172,6 +192,14 @@ class Pool {
     for (pid_t p : pids_) waitpid(p, nullptr, 0);
   }
   bool empty() const { return ctl_.empty(); }
+
+  static WorkerConfig Template(const Target& t, uint32_t channels, const std::string& prefix) {
+    WorkerConfig cfg;
+    cfg.target = t;
+    cfg.channels = channels;
+    cfg.prefix = prefix;
+    return cfg;
+  }
 
   /// Sends cmd to every worker, then sums the replies.
   Reply All(char cmd, Histogram* hist = nullptr) {
@@ -205,6 +233,13 @@ class Pool {
       sum.max_per_conn = std::max(sum.max_per_conn, r.max_per_conn);
       sum.out_of_order += r.out_of_order;
       sum.protocol_errors += r.protocol_errors;
+      sum.gone += r.gone;
+      sum.recovered += r.recovered;
+      sum.not_recovered += r.not_recovered;
+      sum.resumed_done += r.resumed_done;
+      sum.extra += r.extra;
+      sum.last_done_ns = std::max(sum.last_done_ns, r.last_done_ns);
+      sum.cpu_us += r.cpu_us;
     }
     if (sum.min_per_conn == UINT64_MAX) sum.min_per_conn = 0;
     return sum;
@@ -391,6 +426,8 @@ uint64_t PublishFor(const Args& a, const std::string& ch, uint64_t end, uint64_t
     KeepAliveOptions ko;
     ko.connections = a.concurrency;
     ko.end_ns = end;
+    ko.channels = a.spread;
+    ko.max_requests = a.count;
     ko.make_body = [&] { return MakeBody(seq++, NowNs(), a.payload); };
     KeepAliveStats k = RunKeepAlive(a.target, ch, ko);
     *ok = k.ok;
@@ -419,10 +456,14 @@ uint64_t PublishFor(const Args& a, const std::string& ch, uint64_t end, uint64_t
 }
 
 int Publish(const Args& a, Out& o) {
-  Pool pool(a.target, a.subs, 1, "pub", a.workers);
+  // Subscriber i is on pub<i % spread>: with --spread, S/spread per channel.
+  if (a.spread > 1 && a.subs % a.spread != 0) Usage("--subs must be a multiple of --spread");
+  Pool pool(a.target, a.subs, a.spread, "pub", a.workers);
   Reply r;
   if (!pool.empty()) r = OpenAll(pool, a.subs, "publish");
-  const std::string ch = "pub0";
+  // Without --spread everything is on pub0; with it the publishes go round
+  // robin over pub0 .. pub<spread-1>.
+  const std::string ch = a.spread > 1 ? "pub" : "pub0";
   Hook(a.hook_before);
   ProcSample c0 = SampleProc(a.pid);
   const uint64_t t0 = NowNs();
@@ -432,10 +473,11 @@ int Publish(const Args& a, Out& o) {
   ProcSample c1 = SampleProc(a.pid);
   Hook(a.hook_after);
   uint64_t received = 0;
-  const uint64_t expected = ok * r.ready;
+  const uint64_t expected = ok * r.ready / a.spread;
   if (!pool.empty()) pool.WaitReceived(expected, 5, 60, &received);
   o.N("subs", a.subs);
   o.N("ready", r.ready);
+  o.N("spread", a.spread);
   o.S("mode", a.keepalive ? "keepalive" : "close");
   o.N("concurrency", a.concurrency);
   o.N("publish_ok", static_cast<double>(ok));
@@ -445,11 +487,133 @@ int Publish(const Args& a, Out& o) {
   o.N("cpu_us_per_publish", ok ? (c1.cpu_s - c0.cpu_s) / ok * 1e6 : NAN);
   const double softirqd = c1.ksoftirqd_s - c0.ksoftirqd_s;
   o.N("cpu_ksoftirqd_us_per_publish", ok ? (c1.cpu_s - c0.cpu_s + softirqd) / ok * 1e6 : NAN);
+  o.N("rss_before_kb", c0.rss_kb);
+  o.N("rss_after_kb", c1.rss_kb);
   o.N("expected", static_cast<double>(expected));
   o.N("received", static_cast<double>(received));
   o.N("loss", static_cast<double>(expected > received ? expected - received : 0));
   if (!pool.empty()) pool.All(kClose);
-  return errors == 0 && received >= expected ? 0 : 1;
+  const bool all_sent = a.count == 0 || !a.keepalive || ok == a.count;
+  return errors == 0 && received >= expected && all_sent ? 0 : 1;
+}
+
+// ---- resume ------------------------------------------------------------------
+
+// `count` keep-alive publishes round robin over channels prefix0 ..
+// prefix<channels-1> (prefix0 alone when channels is 1), at most 120 s.
+KeepAliveStats PublishSpread(const Args& a, const std::string& prefix, uint32_t channels,
+                             uint64_t count) {
+  std::atomic<uint64_t> seq{1};
+  KeepAliveOptions ko;
+  ko.connections = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(a.concurrency), count));
+  ko.end_ns = NowNs() + 120'000'000'000ull;
+  ko.channels = channels;
+  ko.max_requests = count;
+  ko.make_body = [&] { return MakeBody(seq++, NowNs(), a.payload); };
+  return RunKeepAlive(a.target, channels > 1 ? prefix : prefix + "0", ko);
+}
+
+// Reads the new server's pid from stdin (one line), at most timeout_s.
+int ReadPid(double timeout_s) {
+  pollfd p{0, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(timeout_s * 1000)) <= 0) return 0;
+  char line[64] = {0};
+  if (!fgets(line, sizeof line, stdin)) return 0;
+  return atoi(line);
+}
+
+// Polls the workers until `pred` holds for the summed counters, at most max_s.
+template <typename Pred>
+Reply PollUntil(Pool& pool, double max_s, Pred pred) {
+  const uint64_t end = NowNs() + static_cast<uint64_t>(max_s * 1e9);
+  Reply r = pool.All(kProgress);
+  // Bounded by max_s.
+  while (!pred(r) && NowNs() < end) {
+    usleep(2000);
+    r = pool.All(kProgress);
+  }
+  return r;
+}
+
+// Subscribers on `channels` channels take a position; the server restarts
+// (the driver does it between "PHASE restart" on stdout and the new pid on
+// stdin), `missed` notifications per channel are published, then every
+// client reconnects at once with `since` and must get recovered:true and
+// exactly `missed` notifications. Times that and the server's CPU.
+int Resume(const Args& a, Out& o) {
+  WorkerConfig tmpl = Pool::Template(a.target, a.channels, "r");
+  tmpl.resume = true;
+  tmpl.expect_missed = a.missed;
+  tmpl.resume_inflight = a.resume_inflight;
+  Pool pool(a.subs, a.workers, tmpl);
+  Reply r = OpenAll(pool, a.subs, "resume");
+  o.N("subs", a.subs);
+  o.N("channels", a.channels);
+  o.N("missed_per_channel", a.missed);
+  o.N("ready", r.ready);
+  if (r.ready != a.subs) return 1;
+  // One live notification per channel: every client's position comes from it.
+  KeepAliveStats first = PublishSpread(a, "r", a.channels, a.channels);
+  uint64_t got = 0;
+  pool.WaitReceived(a.subs, 5, 60, &got);
+  o.N("first_received", static_cast<double>(got));
+  if (first.ok != a.channels || got != a.subs) return 1;
+
+  // The restart, by the driver.
+  printf("PHASE restart\n");
+  fflush(stdout);
+  const int pid = ReadPid(180);
+  o.N("new_pid", pid);
+  if (pid <= 0) return 1;
+  Reply gone = PollUntil(pool, 30, [&](const Reply& p) { return p.gone >= a.subs; });
+  o.N("gone", gone.gone);
+  if (gone.gone != a.subs) return 1;
+
+  // What the clients miss.
+  const uint64_t want = static_cast<uint64_t>(a.channels) * a.missed;
+  const uint64_t tp = NowNs();
+  KeepAliveStats missed = PublishSpread(a, "r", a.channels, want);
+  o.N("missed_publish_s", (NowNs() - tp) / 1e9);
+  o.N("missed_published", static_cast<double>(missed.ok));
+  if (missed.ok != want || missed.errors != 0) return 1;
+
+  // Everyone back at once.
+  const Reply before = pool.All(kProgress);
+  const ProcSample c0 = SampleProc(pid);
+  const uint64_t t0 = NowNs();
+  const Reply sub = pool.All(kResume);
+  const uint64_t t_sub = NowNs();
+  const Reply done = PollUntil(pool, 120, [&](const Reply& p) { return p.resumed_done >= a.subs; });
+  const ProcSample c1 = SampleProc(pid);
+  const Reply after = pool.All(kProgress);
+  // Anything past the expected notifications would show within this.
+  usleep(500000);
+  const Reply fin = pool.All(kProgress);
+  const double wall = done.last_done_ns > t0 ? (done.last_done_ns - t0) / 1e9 : NAN;
+  o.N("resubscribed", sub.ready);
+  o.N("resubscribe_failed", sub.failed);
+  o.N("subscribed_s", (t_sub - t0) / 1e9);
+  o.N("recovered", fin.recovered);
+  o.N("not_recovered", fin.not_recovered);
+  o.N("resumed_done", fin.resumed_done);
+  o.N("extra", static_cast<double>(fin.extra));
+  o.N("out_of_order", static_cast<double>(fin.out_of_order));
+  o.N("protocol_errors", static_cast<double>(fin.protocol_errors));
+  o.N("min_per_conn", static_cast<double>(fin.min_per_conn));
+  o.N("max_per_conn", static_cast<double>(fin.max_per_conn));
+  o.N("resume_wall_s", wall);
+  o.N("server_cpu_s", c1.cpu_s - c0.cpu_s);
+  o.N("cpu_us_per_client", (c1.cpu_s - c0.cpu_s) / a.subs * 1e6);
+  // The clients' side of the same phase: whether the load generator was the bound.
+  o.N("loadgen_resume_cpu_s", (after.cpu_us - before.cpu_us) / 1e6);
+  o.N("rss_kb", c1.rss_kb);
+  const uint64_t lost = a.subs > fin.resumed_done ? a.subs - fin.resumed_done : 0;
+  o.N("loss", static_cast<double>(lost));
+  pool.All(kClose);
+  const bool ok = fin.resumed_done == a.subs && fin.recovered == a.subs && fin.not_recovered == 0 &&
+                  fin.extra == 0 && fin.out_of_order == 0 && fin.protocol_errors == 0 &&
+                  fin.min_per_conn == a.missed && fin.max_per_conn == a.missed;
+  return ok ? 0 : 1;
 }
 
 int Churn(const Args& a, Out& o) {
@@ -520,6 +684,8 @@ int main(int argc, char** argv) {
     rc = Publish(a, o);
   } else if (a.scenario == "churn") {
     rc = Churn(a, o);
+  } else if (a.scenario == "resume") {
+    rc = Resume(a, o);
   } else {
     Usage("unknown scenario");
   }

@@ -205,7 +205,19 @@ class KeepAliveLoop {
     std::string out;         // request bytes the socket did not take yet
     std::string in;          // response bytes read so far
     std::string body;        // the request in flight, kept for one retry
+    std::string channel;     // ...and its channel
   };
+
+  // Whether a new request may go out: before end_ns and below max_requests.
+  bool MayStart() const {
+    return NowNs() < o_.end_ns && (o_.max_requests == 0 || started_ < o_.max_requests);
+  }
+
+  // The channel of the next new request (round robin over o_.channels).
+  std::string NextChannel() {
+    const uint64_t n = started_++;
+    return o_.channels > 1 ? channel_ + std::to_string(n % o_.channels) : channel_;
+  }
 
   bool Busy() const {
     for (const Conn& c : conns_) {
@@ -214,12 +226,13 @@ class KeepAliveLoop {
     return false;
   }
 
-  // Connects and sends `body` (a new one when empty); a retry keeps its body.
-  void Open(size_t i, std::string body = std::string()) {
+  // Connects and sends `body` to `channel` (a new request when body is
+  // empty); a retry keeps its body and channel.
+  void Open(size_t i, std::string body = std::string(), std::string channel = std::string()) {
     Conn& c = conns_[i];
     const bool retry = !body.empty();
     c = Conn{};
-    if (NowNs() >= o_.end_ns && !retry) return;
+    if (!retry && !MayStart()) return;
     c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) return;
     int one = 1;
@@ -238,7 +251,16 @@ class KeepAliveLoop {
     epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev);
     c.want_out = true;
     c.retried = retry;
-    Send(i, retry ? std::move(body) : o_.make_body());
+    if (retry) {
+      Send(i, std::move(body), std::move(channel));
+    } else {
+      SendNew(i);
+    }
+  }
+
+  void SendNew(size_t i) {
+    std::string channel = NextChannel();
+    Send(i, o_.make_body(), std::move(channel));
   }
 
   void Drop(size_t i) {
@@ -249,10 +271,11 @@ class KeepAliveLoop {
     c.fd = -1;
   }
 
-  void Send(size_t i, std::string body) {
+  void Send(size_t i, std::string body, std::string channel) {
     Conn& c = conns_[i];
-    c.out = Request(t_, channel_, body, true);
+    c.out = Request(t_, channel, body, true);
     c.body = std::move(body);
+    c.channel = std::move(channel);
     c.in.clear();
     c.in_flight = true;
     Flush(i);
@@ -303,9 +326,10 @@ class KeepAliveLoop {
     if (!c.in.empty() && Parse(i, true)) return;
     if (c.in_flight && c.in.empty() && c.responded && !c.retried) {
       std::string body = std::move(c.body);
+      std::string channel = std::move(c.channel);
       ++stats_.retries;
       Drop(i);
-      Open(i, std::move(body));
+      Open(i, std::move(body), std::move(channel));
       return;
     }
     Lost(i);
@@ -339,10 +363,10 @@ class KeepAliveLoop {
       if (p.close) ++stats_.server_closes;
       Drop(i);
       Open(i);
-    } else if (NowNs() >= o_.end_ns) {
+    } else if (!MayStart()) {
       Drop(i);
     } else {
-      Send(i, o_.make_body());
+      SendNew(i);
     }
     return true;
   }
@@ -353,6 +377,7 @@ class KeepAliveLoop {
   const sockaddr_in addr_;
   std::vector<Conn> conns_;
   int ep_ = -1;
+  uint64_t started_ = 0;  // new requests sent (retries not counted)
   KeepAliveStats stats_;
 };
 

@@ -8,9 +8,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -32,6 +34,7 @@ enum State : uint8_t {
   kClosing,  // we sent a close frame, waiting for the server's close / EOF
   kDone,
   kFailed,
+  kGone,     // resume scenario: the server closed it; waits for kResume
 };
 
 struct Conn {
@@ -44,6 +47,12 @@ struct Conn {
   std::string out;       // bytes the socket did not take yet (usually empty)
   uint64_t received = 0;
   uint64_t last_seq = 0;
+  // Resume scenario: the position (the server's epoch and seq of the last
+  // notification seen), and the progress of a resume.
+  std::string epoch;
+  uint64_t seq = 0;
+  bool resuming = false;
+  uint32_t replayed = 0;
 };
 
 constexpr uint32_t kCtlTag = 0xffffffffu;
@@ -53,6 +62,35 @@ uint64_t ParseFixed(const char* p, int n) {
   uint64_t v = 0;
   for (int i = 0; i < n; ++i) v = v * 10 + static_cast<uint64_t>(p[i] - '0');
   return v;
+}
+
+/// The unsigned integer after the first `key` (e.g. "\"seq\":") in p[0, n).
+bool FindUint(const char* p, size_t n, const char* key, uint64_t* v) {
+  const size_t kl = strlen(key);
+  const char* k = static_cast<const char*>(memmem(p, n, key, kl));
+  if (!k) return false;
+  const char* d = k + kl;
+  const char* end = p + n;
+  if (d >= end || *d < '0' || *d > '9') return false;
+  uint64_t x = 0;
+  // Bounded by the frame's end (and 20 digits).
+  for (int i = 0; d < end && *d >= '0' && *d <= '9' && i < 20; ++d, ++i) {
+    x = x * 10 + static_cast<uint64_t>(*d - '0');
+  }
+  *v = x;
+  return true;
+}
+
+/// The string value after the first `key` (e.g. "\"epoch\":\"") up to the next quote.
+bool FindText(const char* p, size_t n, const char* key, std::string* v) {
+  const size_t kl = strlen(key);
+  const char* k = static_cast<const char*>(memmem(p, n, key, kl));
+  if (!k) return false;
+  const char* b = k + kl;
+  const char* e = static_cast<const char*>(memchr(b, '"', static_cast<size_t>(p + n - b)));
+  if (!e) return false;
+  v->assign(b, e);
+  return true;
 }
 
 class Worker {
@@ -126,6 +164,9 @@ class Worker {
       case kClose:
         BeginClose();
         break;
+      case kResume:
+        BeginResume();
+        break;
       case kQuit:
       default:
         quit_ = true;
@@ -151,6 +192,18 @@ class Worker {
     rep.ready = ready;
     rep.min_per_conn = ready ? mn : 0;
     rep.max_per_conn = mx;
+    for (const auto& cn : conns_) {
+      if (cn.st == kGone) ++rep.gone;
+    }
+    rep.recovered = recovered_;
+    rep.not_recovered = not_recovered_;
+    rep.resumed_done = resumed_done_;
+    rep.extra = extra_;
+    rep.last_done_ns = last_done_ns_;
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    rep.cpu_us = static_cast<uint64_t>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                 static_cast<uint64_t>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
     return rep;
   }
 
@@ -167,13 +220,54 @@ class Worker {
     next_ = 0;
     inflight_ = 0;
     retry_.clear();
+    inflight_limit_ = cfg_.max_inflight;
     opening_ = true;
     open_start_ = NowNs();
     StepOpen();
   }
 
+  /// Resume scenario: every connection the server closed connects again (as
+  /// many at once as resume_inflight allows, all by default) and subscribes
+  /// with its position as `since`. Replies like kOpen once all are subscribed.
+  void BeginResume() {
+    retry_.clear();
+    for (auto& cn : conns_) {
+      if (cn.st != kGone) continue;
+      cn.st = kIdle;
+      cn.retries = 0;
+      cn.resuming = true;
+      cn.replayed = 0;
+      cn.received = 0;
+      cn.in.clear();
+      cn.out.clear();
+      retry_.push_back(cn.idx - cfg_.first);
+    }
+    std::reverse(retry_.begin(), retry_.end());  // taken from the back: lowest first
+    next_ = cfg_.count;
+    inflight_ = 0;
+    recovered_ = not_recovered_ = resumed_done_ = 0;
+    extra_ = 0;
+    last_done_ns_ = 0;
+    inflight_limit_ = cfg_.resume_inflight ? cfg_.resume_inflight : cfg_.count;
+    opening_ = true;
+    open_start_ = NowNs();
+    StepOpen();
+  }
+
+  /// Resume scenario: the server closed a subscribed connection (a restart);
+  /// it keeps its position and waits for kResume.
+  void Gone(Conn& c) {
+    if (c.st == kGone) return;
+    if (c.fd >= 0) {
+      close(c.fd);
+      c.fd = -1;
+    }
+    if (ready_ > 0) --ready_;
+    c.st = kGone;
+  }
+
   void StepOpen() {
-    while (inflight_ < cfg_.max_inflight && (!retry_.empty() || next_ < cfg_.count)) {
+    while (inflight_ < inflight_limit_ && (!retry_.empty() || next_ < cfg_.count)) {
       uint32_t i;
       if (!retry_.empty()) {
         i = retry_.back();
@@ -188,7 +282,7 @@ class Worker {
     if (!done && !late) return;
     if (late) {
       for (auto& cn : conns_) {
-        if (cn.st != kReady && cn.st != kFailed) Fail(cn, false);
+        if (cn.st != kReady && cn.st != kFailed && cn.st != kGone) Fail(cn, false);
       }
     }
     opening_ = false;
@@ -236,6 +330,7 @@ class Worker {
 
   /// A connection broke. During the open phase it is retried (3 times).
   void Fail(Conn& c, bool may_retry) {
+    if (cfg_.resume && c.st == kReady) return Gone(c);
     bool was_opening = c.st != kReady && c.st != kClosing && c.st != kDone && c.st != kFailed;
     if (c.fd >= 0) {
       close(c.fd);
@@ -345,7 +440,7 @@ class Worker {
         c.fd = -1;
         c.st = kDone;
       } else {
-        if (c.st == kReady) ++protocol_errors_;  // the server dropped a subscriber
+        if (c.st == kReady && !cfg_.resume) ++protocol_errors_;  // the server dropped a subscriber
         Fail(c, true);
       }
       return;
@@ -412,6 +507,15 @@ class Worker {
 
   void OnFrame(Conn& c, int op, const char* p, size_t n) {
     if (op == 0x1 || op == 0x0) {
+      if (c.st == kReady && cfg_.resume) {
+        if (memmem(p, n, "@@S", 3)) {
+          OnResumeNotification(c, p, n);
+        } else if (memmem(p, n, "\"type\":\"ping\"", 13)) {
+          static const char pong[] = "{\"type\":\"pong\"}";
+          SendFrame(c, 0x1, pong, sizeof pong - 1);
+        }
+        return;
+      }
       if (c.st == kReady || c.st == kClosing) {
         const char* m = static_cast<const char*>(memmem(p, n, "@@S", 3));
         if (m && static_cast<size_t>(p + n - m) >= 3 + 10 + 3 + 20) {
@@ -435,7 +539,11 @@ class Worker {
       if (c.st == kWaitWelcome) {
         if (memmem(p, n, "\"welcome\"", 9)) {
           const std::string ch = cfg_.prefix + std::to_string(c.idx % cfg_.channels);
-          const std::string sub = "{\"type\":\"subscribe\",\"channel\":\"" + ch + "\"}";
+          std::string sub = "{\"type\":\"subscribe\",\"channel\":\"" + ch + "\"";
+          if (c.resuming) {
+            sub += ",\"since\":{\"epoch\":\"" + c.epoch + "\",\"seq\":" + std::to_string(c.seq) + "}";
+          }
+          sub += "}";
           c.st = kWaitSubscribed;
           SendFrame(c, 0x1, sub.data(), sub.size());
         }
@@ -443,6 +551,7 @@ class Worker {
       }
       if (c.st == kWaitSubscribed) {
         if (memmem(p, n, "\"subscribed\"", 12)) {
+          if (cfg_.resume) OnResumeSubscribed(c, p, n);
           BecomeReady(c);
         } else if (memmem(p, n, "\"error\"", 7)) {
           ++protocol_errors_;
@@ -456,11 +565,65 @@ class Worker {
         c.got_close = true;  // now wait for the server's FIN
         return;
       }
+      if (c.st == kReady && cfg_.resume) {  // a restart: answer the close, keep the position
+        const char code[2] = {0x03, static_cast<char>(0xe9)};  // 1001
+        SendFrame(c, 0x8, code, 2);
+        return Gone(c);
+      }
       if (c.st == kReady) ++protocol_errors_;
       Fail(c, true);
       return;
     }
     if (op == 0x9) SendFrame(c, 0xA, p, n);  // ping -> pong
+  }
+
+  /// Resume scenario, `subscribed`: a first subscription takes the channel's
+  /// position (epoch and latest seq); a resume checks recovered and missed and
+  /// keeps the position it resumed from.
+  void OnResumeSubscribed(Conn& c, const char* p, size_t n) {
+    std::string epoch;
+    uint64_t seq = 0;
+    if (!FindText(p, n, "\"epoch\":\"", &epoch) || !FindUint(p, n, "\"seq\":", &seq)) {
+      ++protocol_errors_;
+      return;
+    }
+    if (!c.resuming) {
+      c.epoch = epoch;
+      c.seq = seq;
+      return;
+    }
+    uint64_t missed = 0;
+    const bool recovered = memmem(p, n, "\"recovered\":true", 16) != nullptr;
+    if (recovered && FindUint(p, n, "\"missed\":", &missed) && missed == cfg_.expect_missed &&
+        epoch == c.epoch) {
+      ++recovered_;
+    } else {
+      ++not_recovered_;
+    }
+  }
+
+  /// Resume scenario, a notification: it must continue the position (same
+  /// epoch, seq + 1); after a resume the first expect_missed complete it.
+  void OnResumeNotification(Conn& c, const char* p, size_t n) {
+    std::string epoch;
+    uint64_t seq = 0;
+    if (!FindUint(p, n, "\"seq\":", &seq) || !FindText(p, n, "\"epoch\":\"", &epoch)) {
+      ++protocol_errors_;
+      return;
+    }
+    if (epoch != c.epoch || seq != c.seq + 1) ++out_of_order_;
+    c.epoch = epoch;
+    c.seq = seq;
+    ++received_;
+    ++c.received;
+    if (!c.resuming) return;
+    ++c.replayed;
+    if (c.replayed == cfg_.expect_missed) {
+      ++resumed_done_;
+      last_done_ns_ = NowNs();
+    } else if (c.replayed > cfg_.expect_missed) {
+      ++extra_;
+    }
   }
 
   void SendFrame(Conn& c, int op, const char* p, size_t n) {
@@ -518,12 +681,18 @@ class Worker {
   uint64_t close_start_ = 0;
   uint32_t next_ = 0;
   uint32_t inflight_ = 0;
+  uint32_t inflight_limit_ = 200;
   uint32_t ready_ = 0;
   uint32_t failed_ = 0;
   uint32_t closed_clean_ = 0;
   uint64_t received_ = 0;
   uint64_t out_of_order_ = 0;
   uint64_t protocol_errors_ = 0;
+  uint32_t recovered_ = 0;
+  uint32_t not_recovered_ = 0;
+  uint32_t resumed_done_ = 0;
+  uint64_t extra_ = 0;
+  uint64_t last_done_ns_ = 0;
 };
 
 }  // namespace
