@@ -144,7 +144,7 @@ std::optional<PublishOutcome> Broker::Publish(const std::string& channel, Publis
   if (options_.size == 0 && store_ == nullptr && hub_.SubscriberCount(channel) == 0) {
     // Nobody to send it to and nothing to keep: only the position counts.
     stream.top = seq;
-    hub_.Deliver(channel, nullptr);  // counts the publish; there is no one to hand it to
+    hub_.CountUndelivered();
     PublishOutcome outcome;
     outcome.channel = channel;
     outcome.epoch = stream.epoch;

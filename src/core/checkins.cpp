@@ -28,7 +28,7 @@ StoredCheckin Checkins::CheckIn(const std::string& name, const Update& update) {
   c.last_ms = clock_.WallMillis();
   if (c.late) {
     c.late = false;
-    Announce(c, "back");
+    Announce(c, /*late=*/false);
   }
   Save(c);
   return c;
@@ -59,19 +59,31 @@ void Checkins::Sweep() {
   for (auto& [name, c] : checkins_) {
     if (c.late || now <= DueMs(c) + c.grace_s * 1000) continue;
     c.late = true;
-    Announce(c, "late");
+    Announce(c, /*late=*/true);
     Save(c);
   }
 }
 
-void Checkins::Announce(const StoredCheckin& c, const char* status) {
+const StoredCheckin* Checkins::Find(const std::string& name) const {
+  auto it = checkins_.find(name);
+  return it == checkins_.end() ? nullptr : &it->second;
+}
+
+size_t Checkins::CountLate() const {
+  size_t late = 0;
+  for (const auto& [name, c] : checkins_) late += c.late ? 1 : 0;
+  return late;
+}
+
+void Checkins::Announce(const StoredCheckin& c, bool late) {
+  const char* status = late ? "late" : "back";
   // Names follow the channel-name rules (A-Z a-z 0-9 _ - . : @), so they
   // need no escaping in JSON text.
   const std::string last = FormatIso8601(c.last_ms);
   std::string data = "{\"checkin\":\"" + c.name + "\",\"status\":\"" + status +
                      "\",\"last\":\"" + last + "\"}";
-  std::string title = c.name + (std::string(status) == "late" ? " is late" : " is back");
-  std::string body = std::string(status) == "late"
+  std::string title = c.name + (late ? " is late" : " is back");
+  std::string body = late
                          ? "no check-in since " + last + " (every " + std::to_string(c.every_s) +
                                " s, grace " + std::to_string(c.grace_s) + " s)"
                          : "checked in at " + last;

@@ -50,6 +50,11 @@ class Checkins {
   bool Remove(const std::string& name);
   /// Sorted by name.
   std::vector<StoredCheckin> List() const;
+  /// The check-in named `name`, or nullptr.
+  const StoredCheckin* Find(const std::string& name) const;
+  /// How many are late.
+  size_t CountLate() const;
+  size_t size() const { return checkins_.size(); }
   /// When the next check-in of `c` is due (wall ms): last + every.
   static int64_t DueMs(const StoredCheckin& c) { return c.last_ms + c.every_s * 1000; }
 
@@ -57,7 +62,7 @@ class Checkins {
   void Sweep();
 
  private:
-  void Announce(const StoredCheckin& c, const char* status);
+  void Announce(const StoredCheckin& c, bool late);
   void Save(const StoredCheckin& c);
 
   Broker& broker_;

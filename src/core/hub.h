@@ -86,6 +86,8 @@ class Hub {
   /// Hands one published frame to every subscriber of `channel`, in
   /// subscription order, and counts the publish; returns how many queued it.
   size_t Deliver(const std::string& channel, const FramePtr& frame);
+  /// Counts a publish that has no subscriber to hand to (nothing encoded).
+  void CountUndelivered() { ++totals_.published_total; }
   /// Hands `frame` to one client (a resume's replay); true when it queued it.
   bool DeliverTo(ClientHandle handle, const FramePtr& frame);
 

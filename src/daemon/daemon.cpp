@@ -231,9 +231,8 @@ protocol::StatsExtra Daemon::StatsExtra() const {
   extra.echo_connections = server_.echo_count();
   extra.sse_streams = server_.sse_streams();
   extra.history = broker_.stats();
-  for (const core::StoredCheckin& c : checkins_.List()) {
-    ++(c.late ? extra.checkins_late : extra.checkins_up);
-  }
+  extra.checkins_late = checkins_.CountLate();
+  extra.checkins_up = checkins_.size() - extra.checkins_late;
   if (config_.history_store == config::HistoryStore::kSqlite) {
     extra.history_store = "sqlite";
     if (store_) extra.history_file_bytes = store_->FileBytes();

@@ -505,11 +505,10 @@ Response Api::CheckIn(const Request& request, const Params& params) {
     }
     update.channel = channel;
   }
-  const std::vector<core::StoredCheckin> known = checkins_->List();
-  std::string target = update.channel.value_or(core::Checkins::kDefaultChannel);
-  for (const core::StoredCheckin& c : known) {
-    if (c.name == name && !update.channel) target = c.channel;
-  }
+  const core::StoredCheckin* known = checkins_->Find(name);
+  const std::string target = update.channel ? *update.channel
+                             : known       ? known->channel
+                                           : core::Checkins::kDefaultChannel;
   if (grant_ != nullptr && !grant_->MayPublish(target)) {
     ++counters_.forbidden;
     return JsonError(403, "Forbidden", "this token may not publish to " + target);
