@@ -115,6 +115,19 @@ void Broker::DropOldest(Stream& stream) {
 std::optional<PublishOutcome> Broker::Publish(const std::string& channel, PublishInput input,
                                               std::string_view idempotency_key,
                                               const std::function<PublishDone()>& defer) {
+  if (engine_ != nullptr) {
+    if (!engine_up_ || !engine_->up()) {
+      PublishOutcome refused;
+      refused.status = PublishOutcome::Status::kUnavailable;
+      refused.channel = channel;
+      refused.clustered = true;
+      refused.error = "Redis is unavailable: " + engine_->down_reason();
+      return refused;
+    }
+    // Idempotency keys are the engine's: a repeat may reach any node.
+    PublishToEngine(channel, std::move(input), idempotency_key, defer());
+    return std::nullopt;
+  }
   const int64_t now = clock_.WallMillis();
   std::string key_of;
   if (!idempotency_key.empty()) {
@@ -291,7 +304,33 @@ void Broker::OnFailed(std::string error) {
 bool Broker::store_ok() const { return clock_.MonotonicMillis() >= store_failed_until_ms_; }
 
 ResumeResult Broker::Resume(const std::string& channel, const std::optional<Position>& since) {
-  Stream& stream = StreamFor(channel);
+  return ResumeFrom(StreamFor(channel), since);
+}
+
+std::optional<ResumeResult> Broker::Resume(const std::string& channel,
+                                           const std::optional<Position>& since,
+                                           const std::function<ResumeDone()>& defer) {
+  if (engine_ == nullptr) return ResumeFrom(StreamFor(channel), since);
+  auto it = streams_.find(channel);
+  if (it != streams_.end() && it->second.synced) return ResumeFrom(it->second, since);
+  if (since && !engine_up_) {
+    ResumeResult refused;
+    refused.unavailable = true;
+    refused.error = "Redis is unavailable: " + engine_->down_reason();
+    return refused;
+  }
+  if (it == streams_.end()) {
+    it = streams_.emplace(channel, Stream{}).first;
+    it->second.synced = false;
+    it->second.last_ms = clock_.WallMillis();
+    engine_->Attach(channel, ids_.NewEpoch());
+  }
+  it->second.unwatched_since_ms = 0;
+  it->second.waiters.push_back(Stream::Waiter{since, defer()});
+  return std::nullopt;
+}
+
+ResumeResult Broker::ResumeFrom(Stream& stream, const std::optional<Position>& since) {
   stream.last_ms = clock_.WallMillis();
   ResumeResult result;
   result.epoch = stream.epoch;
@@ -314,7 +353,71 @@ ResumeResult Broker::Resume(const std::string& channel, const std::optional<Posi
 
 HistoryPage Broker::Read(const std::string& channel, const std::optional<Position>& since,
                          size_t limit) {
-  Stream& stream = StreamFor(channel);
+  return PageFrom(StreamFor(channel), since, limit);
+}
+
+std::optional<HistoryPage> Broker::Read(const std::string& channel,
+                                        const std::optional<Position>& since, size_t limit,
+                                        const std::function<HistoryPageDone()>& defer) {
+  if (engine_ == nullptr) return PageFrom(StreamFor(channel), since, limit);
+  auto it = streams_.find(channel);
+  if (it != streams_.end() && it->second.synced) return PageFrom(it->second, since, limit);
+  if (!engine_up_) {
+    HistoryPage refused;
+    refused.unavailable = true;
+    refused.error = "Redis is unavailable: " + engine_->down_reason();
+    return refused;
+  }
+  // Not followed here: read the engine's stream as it stands. A position
+  // that is not recovered gets what is kept, from the oldest, as locally.
+  auto shared_done = std::make_shared<HistoryPageDone>(defer());
+  auto answer = [this, channel, since, limit, shared_done](bool ok, const EngineSnapshot& snapshot,
+                                                  const std::string& error, bool from_since) {
+    HistoryPage page;
+    if (!ok) {
+      page.unavailable = true;
+      page.error = error;
+      (*shared_done)(std::move(page));
+      return false;
+    }
+    page.epoch = snapshot.epoch;
+    page.top = snapshot.top;
+    if (since && from_since) {
+      page.recovered = DecideRecovery(*since, {snapshot.epoch, snapshot.top, snapshot.first_kept},
+                                      /*recover_max=*/0)
+                           .recovered;
+      if (!page.recovered) return true;  // read again from the oldest kept
+    } else if (since) {
+      page.recovered = false;
+    }
+    for (const EngineEntry& entry : snapshot.entries) {
+      if (page.messages.size() == limit) {
+        page.more = true;
+        break;
+      }
+      std::optional<EntryContent> content = DecodeEntryPayload(entry.payload);
+      if (!content) continue;
+      page.messages.push_back(FrameOf(channel, page.epoch, entry.seq, *content));
+    }
+    (*shared_done)(std::move(page));
+    return false;
+  };
+  const std::string candidate = ids_.NewEpoch();
+  engine_->Read(channel, candidate, since ? since->seq : 0, limit + 1,
+                [this, channel, candidate, limit, answer](bool ok, const EngineSnapshot& snapshot,
+                                                          const std::string& error) {
+                  if (!answer(ok, snapshot, error, true)) return;
+                  engine_->Read(channel, candidate, 0, limit + 1,
+                                [answer](bool ok2, const EngineSnapshot& all,
+                                         const std::string& error2) {
+                                  answer(ok2, all, error2, false);
+                                });
+                });
+  return std::nullopt;
+}
+
+HistoryPage Broker::PageFrom(const Stream& stream, const std::optional<Position>& since,
+                             size_t limit) const {
   HistoryPage page;
   page.epoch = stream.epoch;
   page.top = stream.top;
@@ -336,6 +439,7 @@ HistoryPage Broker::Read(const std::string& channel, const std::optional<Positio
 }
 
 void Broker::Sweep() {
+  if (engine_ != nullptr) SweepEngineStreams();
   const int64_t now = clock_.WallMillis();
   const int64_t oldest = now - options_.ttl_ms;
   for (auto it = streams_.begin(); it != streams_.end();) {
@@ -344,7 +448,7 @@ void Broker::Sweep() {
                                     stream.kept.size() > options_.size)) {
       DropOldest(stream);  // expired, or over a size lowered by a reload
     }
-    const bool idle = stream.assigned == stream.top && stream.last_ms < oldest &&
+    const bool idle = engine_ == nullptr && stream.assigned == stream.top && stream.last_ms < oldest &&
                       hub_.SubscriberCount(it->first) == 0;
     if (!idle) {
       ++it;
@@ -364,6 +468,212 @@ void Broker::Sweep() {
     } else {
       ++it;
     }
+  }
+}
+
+// --- With a cluster engine --------------------------------------------------
+
+void Broker::AttachEngine(ClusterEngine* engine) {
+  engine_ = engine;
+  engine_->SetEvents(this);
+}
+
+FramePtr Broker::FrameOf(const std::string& channel, const std::string& epoch, uint64_t seq,
+                         const EntryContent& content) const {
+  Notification n{channel,       FormatPosition(epoch, seq), seq,          epoch,
+                 content.published_ms, content.title,       content.body, content.data_json};
+  return std::make_shared<const Frame>(encoder_.Encode(n), std::move(n.id), seq);
+}
+
+void Broker::PublishToEngine(const std::string& channel, PublishInput input,
+                             std::string_view idempotency_key, PublishDone done) {
+  std::string payload =
+      EncodeEntryPayload(clock_.WallMillis(), input.title, input.body, input.data_json);
+  engine_->Publish(channel, ids_.NewEpoch(), std::move(payload), idempotency_key,
+                   options_.idempotency_ttl_ms,
+                   [this, channel, key = std::string(idempotency_key),
+                    done = std::move(done)](const EngineAck& ack) mutable {
+                     OnEngineAck(channel, key, ack, std::move(done));
+                   });
+}
+
+void Broker::OnEngineAck(const std::string& channel, const std::string& key, const EngineAck& ack,
+                         PublishDone done) {
+  PublishOutcome outcome;
+  outcome.channel = channel;
+  outcome.clustered = true;
+  if (!ack.ok) {
+    outcome.status = PublishOutcome::Status::kUnavailable;
+    outcome.error = ack.error;
+    done(outcome);
+    return;
+  }
+  outcome.epoch = ack.epoch;
+  outcome.seq = ack.seq;
+  outcome.id = FormatPosition(ack.epoch, ack.seq);
+  outcome.nodes = ack.nodes;
+  if (ack.replayed) {
+    ++stats_.idempotent_replays;
+    outcome.replayed = true;
+    outcome.delivered = ack.delivered;
+    done(outcome);
+    return;
+  }
+  AwaitingEcho awaiting{channel, ack.epoch, ack.seq, 0, std::move(outcome), key, std::move(done)};
+  auto it = streams_.find(channel);
+  if (it == streams_.end() || !it->second.synced || it->second.epoch != ack.epoch) {
+    // No local subscriber, or a new snapshot is on its way: nothing was or
+    // will be delivered here as a notification.
+    AnswerEcho(awaiting, 0);
+    return;
+  }
+  Stream& stream = it->second;
+  if (stream.top >= ack.seq) {
+    // It came back through the engine before the engine's answer did.
+    size_t delivered = 0;
+    for (const auto& [seq, count] : stream.delivered) {
+      if (seq == ack.seq) delivered = count;
+    }
+    AnswerEcho(awaiting, delivered);
+    return;
+  }
+  awaiting.deadline_ms = clock_.MonotonicMillis() + kEchoWaitMs;
+  awaiting_echo_.push_back(std::move(awaiting));
+}
+
+void Broker::AnswerEcho(AwaitingEcho& awaiting, size_t delivered) {
+  awaiting.outcome.delivered = delivered;
+  awaiting.done(awaiting.outcome);
+  if (!awaiting.key.empty()) engine_->RecordDelivered(awaiting.channel, awaiting.key, delivered);
+}
+
+void Broker::OnEntry(const std::string& channel, uint64_t seq, const std::string& payload) {
+  auto it = streams_.find(channel);
+  if (it == streams_.end() || !it->second.synced) return;
+  Stream& stream = it->second;
+  stream.top = stream.assigned = seq;
+  stream.last_ms = clock_.WallMillis();
+  size_t delivered = 0;
+  if (std::optional<EntryContent> content = DecodeEntryPayload(payload)) {
+    FramePtr frame = FrameOf(channel, stream.epoch, seq, *content);
+    delivered = hub_.Deliver(channel, frame);
+    frame->prepared.reset();
+    frame->prepared_sse.reset();
+    Keep(stream, Kept{seq, content->published_ms, std::move(frame)});
+  } else {
+    // Not written by a notifyd: its position counts, there is nothing to show.
+    ++stats_.malformed_entries;
+    while (!stream.kept.empty()) DropOldest(stream);
+  }
+  stream.delivered.emplace_back(seq, delivered);
+  if (stream.delivered.size() > kDeliveredKept) stream.delivered.pop_front();
+  for (auto a = awaiting_echo_.begin(); a != awaiting_echo_.end();) {
+    if (a->seq == seq && a->channel == channel && a->epoch == stream.epoch) {
+      AnswerEcho(*a, delivered);
+      a = awaiting_echo_.erase(a);
+    } else {
+      ++a;
+    }
+  }
+}
+
+void Broker::OnSynced(const std::string& channel, EngineSnapshot snapshot) {
+  auto it = streams_.find(channel);
+  if (it == streams_.end()) return;  // detached meanwhile
+  Stream& stream = it->second;
+  const bool was_synced = stream.synced;
+  const bool epoch_changed = stream.epoch != snapshot.epoch;
+  while (!stream.kept.empty()) DropOldest(stream);
+  stream.delivered.clear();
+  stream.epoch = std::move(snapshot.epoch);
+  stream.top = stream.assigned = snapshot.top;
+  stream.synced = true;
+  uint64_t expected = 0;
+  for (const EngineEntry& entry : snapshot.entries) {
+    std::optional<EntryContent> content = DecodeEntryPayload(entry.payload);
+    if (!content || (expected != 0 && entry.seq != expected)) {
+      while (!stream.kept.empty()) DropOldest(stream);  // keep only a contiguous run
+      expected = entry.seq + 1;
+      if (!content) continue;
+    }
+    expected = entry.seq + 1;
+    Keep(stream, Kept{entry.seq, content->published_ms,
+                      FrameOf(channel, stream.epoch, entry.seq, *content)});
+  }
+  if (!stream.kept.empty() && stream.kept.back().seq != stream.top) {
+    while (!stream.kept.empty()) DropOldest(stream);  // must end at top
+  }
+  // Publishes of this node that the new snapshot covers will not come back.
+  for (auto a = awaiting_echo_.begin(); a != awaiting_echo_.end();) {
+    if (a->channel == channel) {
+      AnswerEcho(*a, 0);
+      a = awaiting_echo_.erase(a);
+    } else {
+      ++a;
+    }
+  }
+  if (was_synced) {
+    ++stats_.resyncs;
+    auto frame = std::make_shared<const Frame>(
+        Frame::ResyncTag{},
+        encoder_.EncodeResync(channel, stream.epoch, stream.top,
+                              epoch_changed ? "epoch_changed" : "gap"),
+        FormatPosition(stream.epoch, stream.top));
+    hub_.Deliver(channel, frame);
+  }
+  std::vector<Stream::Waiter> waiters = std::move(stream.waiters);
+  stream.waiters.clear();
+  for (Stream::Waiter& waiter : waiters) waiter.done(ResumeFrom(stream, waiter.since));
+}
+
+void Broker::OnEngineState(bool up, const std::string& why) {
+  engine_up_ = up;
+  engine_error_ = up ? "" : why;
+  if (up) return;
+  // A resume that waits for a snapshot cannot be answered while the engine
+  // is down; a plain subscribe waits (it is synced when the engine is back).
+  for (auto& [channel, stream] : streams_) {
+    if (stream.synced) continue;
+    std::vector<Stream::Waiter> waiting = std::move(stream.waiters);
+    stream.waiters.clear();
+    for (Stream::Waiter& waiter : waiting) {
+      if (!waiter.since) {
+        stream.waiters.push_back(std::move(waiter));
+        continue;
+      }
+      ResumeResult refused;
+      refused.unavailable = true;
+      refused.error = "Redis is unavailable: " + why;
+      waiter.done(std::move(refused));
+    }
+  }
+}
+
+void Broker::SweepEngineStreams() {
+  const int64_t now = clock_.MonotonicMillis();
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    Stream& stream = it->second;
+    if (!stream.waiters.empty() || hub_.SubscriberCount(it->first) > 0) {
+      stream.unwatched_since_ms = 0;
+      ++it;
+      continue;
+    }
+    if (stream.unwatched_since_ms == 0) {
+      stream.unwatched_since_ms = now;  // lingers a second: subscribers come and go
+      ++it;
+      continue;
+    }
+    if (now - stream.unwatched_since_ms < kDetachAfterMs) {
+      ++it;
+      continue;
+    }
+    engine_->Detach(it->first);
+    while (!stream.kept.empty()) DropOldest(stream);
+    it = streams_.erase(it);
+  }
+  while (!awaiting_echo_.empty() && awaiting_echo_.front().deadline_ms <= now) {
+    AnswerEcho(awaiting_echo_.front(), 0);
+    awaiting_echo_.pop_front();
   }
 }
 

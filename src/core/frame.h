@@ -11,12 +11,17 @@ struct Frame {
   explicit Frame(std::string t) : text(std::move(t)) {}
   Frame(std::string t, std::string position_id, uint64_t position_seq)
       : text(std::move(t)), id(std::move(position_id)), seq(position_seq) {}
+  /// A `resync` push: the stream goes on from `position_id` ("E:top").
+  struct ResyncTag {};
+  Frame(ResyncTag, std::string t, std::string position_id)
+      : text(std::move(t)), id(std::move(position_id)), resync(true) {}
   /// The JSON text, valid UTF-8.
   const std::string text;
   /// A notification's position "E:N" (its `id`, the SSE `id:` line); empty
   /// for frames that are not notifications.
   const std::string id;
   const uint64_t seq = 0;
+  const bool resync = false;
   /// The transport's own prepared forms of `text` (the encoded WebSocket
   /// frame, the SSE event), built by the first recipient of each kind and
   /// reused by the rest. The core never looks inside; everything runs on the

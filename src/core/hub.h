@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -36,6 +37,10 @@ class NotificationEncoder {
  public:
   virtual ~NotificationEncoder() = default;
   virtual std::string Encode(const Notification& n) const = 0;
+  /// The `resync` push: the channel's stream is now (epoch, top), and what
+  /// came between cannot be replayed (reason "epoch_changed" or "gap").
+  virtual std::string EncodeResync(const std::string& channel, const std::string& epoch,
+                                   uint64_t top, std::string_view reason) const = 0;
 };
 
 using ClientHandle = uint64_t;

@@ -440,12 +440,14 @@ Response Api::Publish(const Request& request, const Params& params) {
 
 Response Api::PublishReply(const core::PublishOutcome& o) const {
   if (o.status == core::PublishOutcome::Status::kUnavailable) {
-    Response r = JsonError(503, "Service unavailable", o.error);
+    Response r =
+        JsonError(503, o.clustered ? "Broker unavailable" : "Service unavailable", o.error);
     r.SetHeader("Retry-After", "1");
     return r;
   }
-  Response r =
-      Json(200, protocol::EncodePublishResponse(o.channel, o.delivered, o.id, o.seq, o.epoch));
+  Response r = Json(200, protocol::EncodePublishResponse(
+                             o.channel, o.delivered, o.id, o.seq, o.epoch,
+                             o.clustered ? std::optional<uint64_t>(o.nodes) : std::nullopt));
   if (o.replayed) r.SetHeader("Idempotent-Replayed", "true");
   return r;
 }
@@ -471,7 +473,23 @@ Response Api::Messages(const Request& request, const Params& params) {
     }
     limit = std::stoul(text);
   }
-  return Json(200, protocol::EncodeHistoryPage(channel, broker_.Read(channel, since, limit)));
+  std::optional<core::HistoryPage> page =
+      broker_.Read(channel, since, limit, [&]() -> core::HistoryPageDone {
+        Completion later = request.defer ? request.defer() : Completion();
+        return [this, channel, later](core::HistoryPage p) {
+          if (later) later(PageReply(channel, p));
+        };
+      });
+  return page ? PageReply(channel, *page) : Response::Deferred();
+}
+
+Response Api::PageReply(const std::string& channel, const core::HistoryPage& page) const {
+  if (page.unavailable) {
+    Response r = JsonError(503, "Broker unavailable", page.error);
+    r.SetHeader("Retry-After", "1");
+    return r;
+  }
+  return Json(200, protocol::EncodeHistoryPage(channel, page));
 }
 
 Response Api::CheckIn(const Request& request, const Params& params) {

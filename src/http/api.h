@@ -117,6 +117,7 @@ class Api {
   Response Events(const Request& request, const Params& params);
   /// The reply to a publish, from its outcome.
   Response PublishReply(const core::PublishOutcome& outcome) const;
+  Response PageReply(const std::string& channel, const core::HistoryPage& page) const;
   Response Stats(const Request& request, const Params& params);
   /// GET /metrics: the Prometheus text exposition of the same figures.
   Response Metrics(const Request& request, const Params& params);

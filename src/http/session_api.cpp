@@ -1,5 +1,7 @@
 #include "http/session_api.h"
 
+#include <algorithm>
+#include <memory>
 #include <variant>
 #include <vector>
 
@@ -69,8 +71,9 @@ std::optional<std::string> SessionApi::Handle(core::ClientHandle handle, const R
   return std::nullopt;
 }
 
-std::string SessionApi::Subscribe(core::ClientHandle handle, const Request& request,
-                                  std::vector<core::FramePtr>* replay) {
+std::optional<std::string> SessionApi::Subscribe(core::ClientHandle handle,
+                                                 const Request& request,
+                                                 std::vector<core::FramePtr>* replay) {
   core::SubscribeResult result = hub_.Subscribe(handle, request.channel);
   if (!result.ok) {
     ++counters_.subscriptions_over_limit;
@@ -81,11 +84,44 @@ std::string SessionApi::Subscribe(core::ClientHandle handle, const Request& requ
   }
   // Subscribed first, then the replay is read: on this one thread nothing
   // can be published in between, so every notification reaches the client
-  // exactly once, from the replay or live.
-  core::ResumeResult resume = broker_.Resume(request.channel, request.since);
+  // exactly once, from the replay or live. When the cluster engine must be
+  // asked first, the broker delivers nothing live on the channel before the
+  // answer, which is sent then.
+  std::optional<core::ResumeResult> resume =
+      broker_.Resume(request.channel, request.since, [&] {
+        return [this, handle, request, count = result.subscriber_count](core::ResumeResult later) {
+          const core::ClientInfo* info = hub_.Find(handle);
+          if (info == nullptr) return;  // gone meanwhile
+          const auto& subs = info->subscriptions;
+          if (std::find(subs.begin(), subs.end(), request.channel) == subs.end()) return;
+          std::vector<core::FramePtr> frames;
+          std::string text = Subscribed(handle, request, count, std::move(later), &frames);
+          hub_.DeliverTo(handle, std::make_shared<const core::Frame>(std::move(text)));
+          for (const core::FramePtr& frame : frames) hub_.DeliverTo(handle, frame);
+        };
+      });
+  if (!resume) return std::nullopt;
+  return Subscribed(handle, request, result.subscriber_count, std::move(*resume), replay);
+}
+
+std::string SessionApi::Subscribed(core::ClientHandle handle, const Request& request,
+                                   size_t subscriber_count, core::ResumeResult resume,
+                                   std::vector<core::FramePtr>* replay) {
+  if (resume.unavailable) {
+    hub_.Unsubscribe(handle, request.channel);
+    spdlog::debug("client {}: resume of {} refused: {}", ClientId(handle),
+                  core::Printable(request.channel), resume.error);
+    return protocol::EncodeError({ErrorCode::kBrokerUnavailable,
+                                  "Broker unavailable: cannot resume " + request.channel +
+                                      " now (" + resume.error + "); try again",
+                                  request.id_json});
+  }
   protocol::Subscribed reply;
   reply.channel = request.channel;
-  reply.subscriber_count = result.subscriber_count;
+  reply.subscriber_count = subscriber_count;
+  if (const core::ClusterEngine* engine = broker_.engine()) {
+    reply.subscriber_count += engine->RemoteSubscribers(request.channel);
+  }
   reply.epoch = resume.epoch;
   reply.seq = resume.top;
   if (request.since) {

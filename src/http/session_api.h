@@ -45,15 +45,21 @@ class SessionApi {
   /// Handles one complete message of session `handle` (a client connected to
   /// the hub): the binary-frame error for a binary message, an error JSON for
   /// a protocol error or a refused request, the reply for a request (and a
-  /// resume's replay), nothing for a pong. Counts refusals in the counters.
+  /// resume's replay), nothing for a pong or for a subscribe that waits for
+  /// the cluster engine (its reply and replay are delivered when it comes). Counts refusals in the counters.
   /// Never throws for bad input.
   Reply HandleMessage(core::ClientHandle handle, bool text, std::string_view payload);
 
  private:
   std::optional<std::string> Handle(core::ClientHandle handle, const protocol::Request& request,
                                     std::vector<core::FramePtr>* replay);
-  std::string Subscribe(core::ClientHandle handle, const protocol::Request& request,
-                        std::vector<core::FramePtr>* replay);
+  /// Nullopt when the answer comes later (delivered then with Hub::DeliverTo).
+  std::optional<std::string> Subscribe(core::ClientHandle handle,
+                                       const protocol::Request& request,
+                                       std::vector<core::FramePtr>* replay);
+  std::string Subscribed(core::ClientHandle handle, const protocol::Request& request,
+                         size_t subscriber_count, core::ResumeResult resume,
+                         std::vector<core::FramePtr>* replay);
   std::string SetName(core::ClientHandle handle, const protocol::Request& request);
   /// The client's id for log lines, or "?" when the handle is unknown.
   std::string ClientId(core::ClientHandle handle) const;

@@ -150,6 +150,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kNameRequired: return "name_required";
     case ErrorCode::kLimitExceeded: return "limit_exceeded";
     case ErrorCode::kInvalidSince: return "invalid_since";
+    case ErrorCode::kBrokerUnavailable: return "broker_unavailable";
   }
   return "invalid_message";
 }
@@ -349,7 +350,8 @@ std::string EncodeHttpError(std::string_view error, std::string_view details) {
 }
 
 std::string EncodePublishResponse(std::string_view channel, size_t delivered,
-                                  std::string_view id, uint64_t seq, std::string_view epoch) {
+                                  std::string_view id, uint64_t seq, std::string_view epoch,
+                                  std::optional<uint64_t> nodes) {
   Body b;
   b.w().Key("success");
   b.w().Bool(true);
@@ -360,6 +362,10 @@ std::string EncodePublishResponse(std::string_view channel, size_t delivered,
   b.w().Key("seq");
   b.w().Uint64(seq);
   WriteMember(b.w(), "epoch", epoch);
+  if (nodes) {
+    b.w().Key("nodes");
+    b.w().Uint64(*nodes);
+  }
   return b.Finish();
 }
 

@@ -39,6 +39,7 @@ enum class ErrorCode {
   kNameRequired,
   kLimitExceeded,
   kInvalidSince,
+  kBrokerUnavailable,  ///< Cluster: a resume while Redis is unreachable.
 };
 
 /// "invalid_json", ... as sent in the `code` field.
@@ -91,6 +92,10 @@ std::string EncodeServerShutdown();
 class JsonNotificationEncoder final : public core::NotificationEncoder {
  public:
   std::string Encode(const core::Notification& n) const override;
+  std::string EncodeResync(const std::string& channel, const std::string& epoch, uint64_t top,
+                           std::string_view reason) const override {
+    return protocol::EncodeResync(channel, epoch, top, reason);
+  }
 };
 
 // --- HTTP --------------------------------------------------------------------
@@ -115,7 +120,8 @@ PublishParse ParsePublishJson(std::string_view body, PublishRequest* out, std::s
 /// {"error": error} or {"error": error, "details": details}.
 std::string EncodeHttpError(std::string_view error, std::string_view details = {});
 std::string EncodePublishResponse(std::string_view channel, size_t delivered,
-                                  std::string_view id, uint64_t seq, std::string_view epoch);
+                                  std::string_view id, uint64_t seq, std::string_view epoch,
+                                  std::optional<uint64_t> nodes = std::nullopt);
 /// GET /api/channels/{channel}/messages; the messages are the frames' JSON as pushed.
 std::string EncodeHistoryPage(std::string_view channel, const core::HistoryPage& page);
 std::string EncodeChannels(const std::vector<std::pair<std::string, size_t>>& channels);

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/history.h"
+#include "protocol/messages.h"
 
 namespace notifyd::transport {
 
@@ -32,7 +33,7 @@ Bytes NotificationEvent(const core::Frame& frame) {
   std::string event;
   event.reserve(frame.id.size() + frame.text.size() + 40);
   if (!frame.id.empty()) event.append("id: ").append(frame.id).append("\n");
-  event.append("event: notification\n");
+  event.append(frame.resync ? "event: resync\n" : "event: notification\n");
   AppendData(frame.text, &event);
   event.append("\n");
   auto bytes = std::make_shared<const std::string>(std::move(event));
@@ -70,9 +71,30 @@ EventStream::EventStream(Connection& connection, AddressSlot* slot, http::Api::E
 EventStream::~EventStream() = default;
 
 // Everything runs on the loop thread: the replay is queued before any live
-// notification can be delivered.
+// notification can be delivered (also when the answer comes later, from the
+// cluster engine: the broker delivers nothing live on the channel before).
 void EventStream::Resume(const std::optional<core::Position>& since) {
-  core::ResumeResult resume = server_.broker().Resume(channel_, since);
+  std::weak_ptr<int> alive = alive_;
+  std::optional<core::ResumeResult> now = server_.broker().Resume(channel_, since, [&] {
+    return [this, alive, since](core::ResumeResult later) {
+      if (alive.expired()) return;
+      Resumed(since, later);
+    };
+  });
+  if (now) Resumed(since, *now);
+}
+
+void EventStream::Resumed(const std::optional<core::Position>& since,
+                          const core::ResumeResult& resume) {
+  if (resume.unavailable) {
+    // Without the cluster engine the position cannot be checked: the
+    // client is told, and reconnects (EventSource does) with its position.
+    if (!open_) return;
+    open_ = false;
+    connection_.SendLast("event: error\ndata: " +
+                         protocol::EncodeHttpError("Broker unavailable", resume.error) + "\n\n");
+    return;
+  }
   if (!since) return;
   if (resume.recovery.recovered) {
     for (const core::FramePtr& frame : resume.frames) server_.hub().DeliverTo(handle_, frame);

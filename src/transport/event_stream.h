@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -46,6 +48,7 @@ class EventStream final : public Protocol, public core::Subscriber {
 
  private:
   void Resume(const std::optional<core::Position>& since);
+  void Resumed(const std::optional<core::Position>& since, const core::ResumeResult& resume);
   bool Admit(size_t bytes);
   void Overflowed();
 
@@ -56,6 +59,8 @@ class EventStream final : public Protocol, public core::Subscriber {
   AddressSlot* slot_;  ///< nullptr when exempt from the per-address cap.
   int64_t last_ping_ms_ = 0;
   bool open_ = true;  ///< Not shutting down.
+  /// Expires with the stream: a resume answered later finds it gone.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   bool overflowed_ = false;
 };
 

@@ -73,6 +73,11 @@ class FakeEncoder final : public core::NotificationEncoder {
     last_ = n;
     return n.channel + "|" + n.id + "|" + n.title;
   }
+  std::string EncodeResync(const std::string& channel, const std::string& epoch, uint64_t top,
+                           std::string_view reason) const override {
+    return "resync|" + channel + "|" + epoch + ":" + std::to_string(top) + "|" +
+           std::string(reason);
+  }
 
   int calls() const { return calls_; }
   /// The notification passed to the last Encode call.
