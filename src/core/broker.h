@@ -121,6 +121,12 @@ class Broker final : public StoreEvents, public EngineEvents {
     int64_t idempotency_ttl_ms = 300 * 1000;
   };
 
+  /// Cluster: how long a publish's reply waits for its own notification to
+  /// come back (for `delivered`) before it says 0; the stream is followed
+  /// this long after its last local subscriber left.
+  static constexpr int64_t kEchoWaitMs = 1000;
+  static constexpr int64_t kDetachAfterMs = 1000;
+
   Broker(Hub& hub, const Clock& clock, const NotificationEncoder& encoder,
          IdSource ids = IdSource());
   Broker(const Broker&) = delete;
@@ -271,11 +277,6 @@ class Broker final : public StoreEvents, public EngineEvents {
 
   /// How long publishes answer 503 after a failed commit before trying again.
   static constexpr int64_t kStoreRetryMs = 1000;
-  /// Cluster: how long a publish's reply waits for its own notification to
-  /// come back (for `delivered`) before it says 0; the stream is followed
-  /// this long after its last local subscriber left.
-  static constexpr int64_t kEchoWaitMs = 1000;
-  static constexpr int64_t kDetachAfterMs = 1000;
   static constexpr size_t kDeliveredKept = 1024;
 
   Stream& StreamFor(const std::string& channel);
