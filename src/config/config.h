@@ -44,6 +44,9 @@ enum class HistoryStore { kMemory, kSqlite };
 /// [history] sync: "commit" answers and delivers after COMMIT; "batch" at
 /// once, committed within 100 ms.
 enum class HistorySync { kCommit, kBatch };
+/// [cluster] broker: "local" (this process alone) or "redis" (every node
+/// sharing one Redis; PROTOCOL.md Part 2 "Scale-out").
+enum class ClusterBroker { kLocal, kRedis };
 
 struct Config {
   // [server]
@@ -101,6 +104,12 @@ struct Config {
   double history_ttl_s = 86400;    ///< Seconds a notification is kept, 1..31536000.
   HistorySync history_sync = HistorySync::kCommit;  ///< "commit" or "batch".
   uint32_t history_recover_max = 1000;  ///< Most notifications one resume replays, 1..100000.
+
+  // [cluster]: restart-only, like [history] store.
+  ClusterBroker cluster_broker = ClusterBroker::kLocal;
+  std::string cluster_redis = "127.0.0.1:6379";  ///< "HOST:PORT", "[V6]:PORT" or "unix:/path".
+  std::string cluster_prefix = "notifyd";        ///< Of every Redis key and channel used.
+  double cluster_timeout_s = 1.0;  ///< Most a Redis command may take (then 503), 0.05..30.
 
   // [log]
   LogLevel log_level = LogLevel::kInfo;  ///< trace, debug, info, warn, error, critical, off.

@@ -478,6 +478,50 @@ Choices<LogLevel> LogLevels() {
   return levels;
 }
 
+// [cluster] redis: "HOST:PORT" (a name, an IPv4 address or "[IPv6]"), or
+// "unix:" and an absolute socket path.
+bool CheckRedisAddress(const std::string& text, std::string* why) {
+  const std::string_view unix_scheme = "unix:";
+  if (text.compare(0, unix_scheme.size(), unix_scheme) == 0) {
+    const std::string path = text.substr(unix_scheme.size());
+    if (path.empty() || path.front() != '/' || path.find('\0') != std::string::npos) {
+      *why = QuoteTomlString(text) + ": after \"unix:\" give the socket's absolute path";
+      return false;
+    }
+    return true;
+  }
+  const size_t colon = text.rfind(':');
+  const std::string port = colon == std::string::npos ? "" : text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) == 0 || std::stoul(port) > 65535) {
+    *why = QuoteTomlString(text) +
+           " is not HOST:PORT (such as \"127.0.0.1:6379\") or unix:/path/to/redis.sock";
+    return false;
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    unsigned char address[sizeof(in6_addr)];
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), address) == 1) return true;
+  } else if (!host.empty() && host.size() <= 253 &&
+             host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789.-") == std::string::npos) {
+    return true;
+  }
+  *why = QuoteTomlString(text) + ": the host must be a name, an IPv4 address or [an IPv6 address]";
+  return false;
+}
+
+// [cluster] prefix: goes into Redis key and channel names.
+bool CheckRedisPrefix(const std::string& text, std::string* why) {
+  if (text.empty() || text.size() > 64 ||
+      text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+          std::string::npos) {
+    *why = QuoteTomlString(text) + ": use 1 to 64 characters of A-Z a-z 0-9 _ - .";
+    return false;
+  }
+  return true;
+}
+
 // [history] path: any file name here; whether it must be set, and absolute,
 // depends on the store (CheckHistory). Left out of FormatConfig when unset.
 KeyCodec FilePathKey(std::string Config::*field) {
@@ -802,6 +846,12 @@ const std::vector<KeyRule>& Rules() {
        ChoiceKey(&Config::history_sync,
                  {{"commit", HistorySync::kCommit}, {"batch", HistorySync::kBatch}})},
       {"history", "recover_max", IntegerKey(&Config::history_recover_max, 1, 100000)},
+      {"cluster", "broker",
+       ChoiceKey(&Config::cluster_broker,
+                 {{"local", ClusterBroker::kLocal}, {"redis", ClusterBroker::kRedis}})},
+      {"cluster", "redis", StringKey(&Config::cluster_redis, CheckRedisAddress)},
+      {"cluster", "prefix", StringKey(&Config::cluster_prefix, CheckRedisPrefix)},
+      {"cluster", "timeout", SecondsKey(&Config::cluster_timeout_s, 0.05, 30)},
       {"log", "level", ChoiceKey(&Config::log_level, LogLevels())},
   };
   return *rules;
@@ -947,6 +997,13 @@ void CheckTokens(ParseState* state) {
 void CheckHistory(ParseState* state) {
   const Config& config = state->config;
   if (config.history_store != HistoryStore::kSqlite) return;
+  if (config.cluster_broker == ClusterBroker::kRedis) {
+    // One authority for positions: with Redis, history lives there.
+    state->problems.Add(state->lines["history.store"],
+                        "history.store: \"sqlite\" cannot be used with cluster.broker = "
+                        "\"redis\", which keeps history in Redis; set store = \"memory\"");
+    return;
+  }
   if (config.history_path.empty()) {
     state->problems.Add(state->lines["history.store"],
                         "history.path: required with store = \"sqlite\" (an absolute file "

@@ -76,6 +76,9 @@ Config NonDefault() {
   c.history_ttl_s = 3600.5;
   c.history_sync = HistorySync::kBatch;
   c.history_recover_max = 1;
+  c.cluster_redis = "unix:/run/redis/redis.sock";
+  c.cluster_prefix = "app-1.x_y";
+  c.cluster_timeout_s = 0.25;
   c.log_level = LogLevel::kDebug;
   return c;
 }
@@ -140,6 +143,12 @@ size = 0
 ttl = 3600.5
 sync = "batch"
 recover_max = 1
+
+[cluster]
+broker = "local"
+redis = "unix:/run/redis/redis.sock"
+prefix = "app-1.x_y"
+timeout = 0.25
 
 [log]
 level = "debug"
@@ -224,7 +233,7 @@ TEST(ConfigParserTest, UnknownSection) {
 
   const std::string far = ParseError("[server]\n[storage]\n");
   EXPECT_TRUE(StartsWith(far, "notifyd.conf:2: unknown section [storage]")) << far;
-  EXPECT_NE(far.find("[server], [heartbeat], [limits], [auth], [history], [log]"),
+  EXPECT_NE(far.find("[server], [heartbeat], [limits], [auth], [history], [cluster], [log]"),
             std::string::npos)
       << far;
 }
@@ -671,7 +680,7 @@ TEST(ConfigParserTest, ShippedConfigSetsEveryKey) {
     EXPECT_NE(shipped.find("\n" + key), std::string::npos) << key;
     ++keys;
   }
-  EXPECT_EQ(keys, 30);
+  EXPECT_EQ(keys, 34);
 }
 
 TEST(ConfigParserTest, FormatConfigRoundTrips) {
@@ -735,8 +744,36 @@ TEST(ConfigParserTest, FormatConfigListsEveryKeyBySection) {
             "sync = \"commit\"\n"
             "recover_max = 1000\n"
             "\n"
+            "[cluster]\n"
+            "broker = \"local\"\n"
+            "redis = \"127.0.0.1:6379\"\n"
+            "prefix = \"notifyd\"\n"
+            "timeout = 1.0\n"
+            "\n"
             "[log]\n"
             "level = \"info\"\n");
+}
+
+TEST(ConfigParserTest, ClusterWithRedis) {
+  const Config config =
+      ParseOk("[cluster]\nbroker = \"redis\"\nredis = \"[::1]:6380\"\ntimeout = 0.05\n");
+  EXPECT_EQ(config.cluster_broker, ClusterBroker::kRedis);
+  EXPECT_EQ(config.cluster_redis, "[::1]:6380");
+  EXPECT_EQ(ParseOk("[cluster]\nredis = \"redis.internal:6379\"\n").cluster_redis,
+            "redis.internal:6379");
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", ":6379", "unix:",
+                          "unix:relative.sock", "[::1:6379", "a b:6379", "[nothex]:1"}) {
+    const std::string error = ParseError(std::string("[cluster]\nredis = \"") + bad + "\"\n");
+    EXPECT_TRUE(StartsWith(error, "notifyd.conf:2: cluster.redis: ")) << bad << ": " << error;
+  }
+  EXPECT_NE(ParseError("[cluster]\nprefix = \"a{b}\"\n").find("cluster.prefix"),
+            std::string::npos);
+  EXPECT_NE(ParseError("[cluster]\ntimeout = 0.01\n").find("cluster.timeout"),
+            std::string::npos);
+  const std::string both = ParseError(
+      "[history]\nstore = \"sqlite\"\npath = \"/x.db\"\n[cluster]\nbroker = \"redis\"\n");
+  EXPECT_NE(both.find("cannot be used with cluster.broker = \"redis\""), std::string::npos)
+      << both;
 }
 
 TEST(ConfigParserTest, QuoteTomlStringEscapes) {
