@@ -472,6 +472,21 @@ std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra) {
     w.Uint64(value);
   }
   w.EndObject();
+  w.Key("cluster");
+  w.StartObject();
+  WriteMember(w, "broker", extra.broker);
+  WriteMember(w, "state", extra.broker_up ? "up" : "down");
+  if (!extra.broker_error.empty()) WriteMember(w, "error", extra.broker_error);
+  if (!extra.redis.empty()) WriteMember(w, "redis", extra.redis);
+  w.Key("nodes");
+  w.Uint64(extra.cluster_nodes);
+  w.Key("resyncs");
+  w.Uint64(h.resyncs);
+  for (const StatsExtra::ClusterFigure& figure : extra.cluster_figures) {
+    w.Key(figure.stats_key.c_str(), static_cast<rapidjson::SizeType>(figure.stats_key.size()));
+    w.Uint64(figure.value);
+  }
+  w.EndObject();
   w.Key("refused");
   w.StartObject();
   for (const core::CounterName& name : core::kCounterNames) {

@@ -146,8 +146,20 @@ struct StatsExtra {
   std::string history_store = "memory";  ///< [history] store.
   uint64_t history_file_bytes = 0;       ///< sqlite: the file and its WAL.
   std::string history_error;             ///< The store's last failure while it lasts, or "".
-  std::string broker = "local";          ///< The broker in use (only "local" so far).
+  std::string broker = "local";          ///< [cluster] broker: "local" or "redis".
   bool broker_up = true;                 ///< Whether it can take publishes.
+  std::string broker_error;              ///< Why not, while it lasts.
+  std::string redis;                     ///< redis: where it is.
+  uint64_t cluster_nodes = 1;            ///< Nodes alive, this one included.
+  /// redis: the engine's own figures, for /api/stats and /metrics.
+  struct ClusterFigure {
+    std::string stats_key;  ///< In /api/stats "cluster", camelCase.
+    std::string metric;     ///< notifyd_cluster_..., snake_case.
+    bool counter = true;    ///< A counter (metric ends in _total), else a gauge.
+    std::string help;
+    uint64_t value = 0;
+  };
+  std::vector<ClusterFigure> cluster_figures;
   uint64_t checkins_up = 0;              ///< Check-ins on time.
   uint64_t checkins_late = 0;            ///< Check-ins past due + grace.
   core::BrokerStats history;

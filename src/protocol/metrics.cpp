@@ -160,6 +160,14 @@ void WriteHistory(const StatsExtra& extra, Exposition& e) {
   const core::BrokerStats& h = extra.history;
   e.Family("notifyd_broker_up", "gauge", "1 while the broker can take publishes, else 0.");
   e.Sample("notifyd_broker_up", {{"broker", extra.broker}}, extra.broker_up ? "1" : "0");
+  e.Single("notifyd_cluster_nodes", "gauge", "Nodes alive in the cluster, this one included.",
+           Num(extra.cluster_nodes));
+  e.Single("notifyd_cluster_resyncs_total", "counter",
+           "resync pushes: a followed channel's stream could not be continued gap-free.",
+           Num(h.resyncs));
+  for (const StatsExtra::ClusterFigure& figure : extra.cluster_figures) {
+    e.Single(figure.metric, figure.counter ? "counter" : "gauge", figure.help, Num(figure.value));
+  }
   e.Family("notifyd_history_store_ok", "gauge",
            "1 while the history store writes, 0 while it fails (publishes answer 503).");
   e.Sample("notifyd_history_store_ok", {{"store", extra.history_store}},

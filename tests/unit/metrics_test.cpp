@@ -161,6 +161,8 @@ TEST_F(MetricsTest, EveryFamilyIsThere) {
       {"notifyd_resumes_total", "counter"},
       {"notifyd_idempotent_replays_total", "counter"},
       {"notifyd_broker_up", "gauge"},
+      {"notifyd_cluster_nodes", "gauge"},
+      {"notifyd_cluster_resyncs_total", "counter"},
       {"notifyd_history_store_ok", "gauge"},
       {"notifyd_history_store_failures_total", "counter"},
       {"notifyd_history_channels", "gauge"},
