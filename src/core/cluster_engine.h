@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace notifyd::core {
@@ -100,6 +101,8 @@ class ClusterEngine {
                     uint64_t since, size_t limit, EngineReadDone done) = 0;
   /// Subscribers on the other nodes, by channel (refreshed every few seconds).
   virtual size_t RemoteSubscribers(const std::string& channel) const = 0;
+  /// Every channel with subscribers on the other nodes, and how many.
+  virtual std::vector<std::pair<std::string, size_t>> RemoteCounts() const = 0;
   /// Nodes alive, this one included (0 while unknown).
   virtual size_t nodes() const = 0;
 };

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <tuple>
 
 #include "core/channel_name.h"
@@ -595,7 +596,14 @@ Response Api::EventsHead() const {
 }
 
 Response Api::Channels(const Request&, const Params&) {
-  return Json(200, protocol::EncodeChannels(hub_.ChannelCounts()));
+  std::vector<std::pair<std::string, size_t>> counts = hub_.ChannelCounts();
+  if (const core::ClusterEngine* engine = broker_.engine()) {
+    // Subscribers on every node: this one's now, the others' as last heard.
+    std::map<std::string, size_t> all(counts.begin(), counts.end());
+    for (const auto& [channel, n] : engine->RemoteCounts()) all[channel] += n;
+    counts.assign(all.begin(), all.end());
+  }
+  return Json(200, protocol::EncodeChannels(counts));
 }
 
 protocol::StatsExtra Api::CollectStats() const {
@@ -623,6 +631,14 @@ Response Api::Clients(const Request&, const Params&) {
 }
 
 Response Api::Health(const Request&, const Params&) {
+  if (!broker_.engine_up()) {
+    // Clients reaching this node cannot publish or resume: a load balancer
+    // should send them to another.
+    Response r{503, {}, "Broker unavailable: " + broker_.engine_error() + "\n"};
+    r.SetHeader("Content-Type", "text/plain; charset=utf-8");
+    r.SetHeader("Retry-After", "1");
+    return r;
+  }
   Response r{200, {}, "OK"};
   r.SetHeader("Content-Type", "text/plain; charset=utf-8");
   return r;

@@ -64,6 +64,7 @@ class FakeEngine final : public ClusterEngine {
     reads.push_back({channel, since, limit, std::move(done)});
   }
   size_t RemoteSubscribers(const std::string&) const override { return remote; }
+  std::vector<std::pair<std::string, size_t>> RemoteCounts() const override { return {}; }
   size_t nodes() const override { return 2; }
 };
 
