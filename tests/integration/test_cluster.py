@@ -7,15 +7,28 @@ silently wedged, Redis killed and restarted empty, Redis slow, a node killed.
 Skipped (exit status 77), not passed, where redis-server is not installed."""
 
 import asyncio
+import http.client
+import json
 import os
+import re
+import shutil
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import uuid
 
-from harness import Daemon, wait_until
-from redis_harness import FreezingProxy, RedisServer, redis_available, resp
+import websockets
+
+from harness import Daemon, WsClient, wait_until
+from redis_harness import FreezingProxy, RedisServer, free_port, redis_available, resp
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+CLUSTER_DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                           "CLUSTER.md")
 
 NO_LIMITS = {"connection_rate": 0, "publish_rate": 0}
 
@@ -351,6 +364,132 @@ class NodeKilled(ClusterTestCase):
         self.assertEqual([m["title"] for m in missed], ["m4", "m5"])
         wait_until(lambda: cluster_state(self.b).get("nodes") == 1, timeout=20,
                    what="the dead node no longer counted")
+
+
+def nginx_recipe():
+    """The nginx configuration docs/CLUSTER.md gives, as written there."""
+    with open(CLUSTER_DOC, encoding="utf-8") as f:
+        doc = f.read()
+    m = re.search(r"<!-- nginx-recipe: begin -->\s*```nginx\n(.*?)```\s*<!-- nginx-recipe: end -->",
+                  doc, re.S)
+    assert m, "docs/CLUSTER.md lost its nginx recipe markers"
+    return m.group(1)
+
+
+@unittest.skipUnless(os.access(NGINX, os.X_OK), "nginx is not installed")
+class BehindNginx(ClusterTestCase):
+    """docs/CLUSTER.md's recipe: two nodes behind its nginx configuration."""
+
+    def setUp(self):
+        super().setUp()
+        self.nginx_dir = tempfile.mkdtemp(prefix="notifyd-nginx-")
+        self.addCleanup(shutil.rmtree, self.nginx_dir, True)
+        self.port = free_port()
+        recipe = nginx_recipe()
+        for old, new in (("127.0.0.1:8081", f"127.0.0.1:{self.a.port}"),
+                         ("127.0.0.1:8082", f"127.0.0.1:{self.b.port}"),
+                         ("listen 80;", f"listen 127.0.0.1:{self.port};")):
+            self.assertIn(old, recipe)
+            recipe = recipe.replace(old, new)
+        t = self.nginx_dir
+        conf = os.path.join(t, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1;
+pid {t}/nginx.pid;
+error_log {t}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {t}/body;
+    proxy_temp_path {t}/proxy;
+    fastcgi_temp_path {t}/fastcgi;
+    uwsgi_temp_path {t}/uwsgi;
+    scgi_temp_path {t}/scgi;
+{recipe}
+}}
+""")
+        self.nginx = subprocess.Popen([NGINX, "-p", t, "-c", conf, "-g", "daemon off;"],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+        self.addCleanup(self.stop_nginx)
+
+        def listening():
+            if self.nginx.poll() is not None:
+                raise AssertionError(f"nginx exited: {self.nginx_log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_until(listening, timeout=10, what="nginx listening")
+
+    def nginx_log(self):
+        try:
+            with open(os.path.join(self.nginx_dir, "error.log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def stop_nginx(self):
+        if self.nginx.poll() is None:
+            self.nginx.send_signal(signal.SIGQUIT)
+            try:
+                self.nginx.wait(10)
+            except subprocess.TimeoutExpired:
+                self.nginx.kill()
+                self.nginx.wait(5)
+
+    def via_nginx(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body,
+                         headers={"Content-Type": "application/json"} if body else {})
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, json.loads(data) if data.startswith(b"{") else data
+        finally:
+            conn.close()
+
+    async def ws_via_nginx(self):
+        conn = await websockets.connect(f"ws://127.0.0.1:{self.port}/ws", compression=None,
+                                        ping_interval=None, close_timeout=2, open_timeout=10)
+        client = WsClient(conn)
+        self.addAsyncCleanup(client.close)
+        client.welcome = await client.recv_json(10)
+        return client
+
+    async def test_the_documented_recipe_balances_and_survives_a_node(self):
+        client = await self.ws_via_nginx()
+        sub = await client.request({"type": "subscribe", "channel": "lb"}, timeout=10)
+        self.assertEqual(sub["type"], "subscribed", sub)
+        for i in range(1, 11):
+            status, reply = await asyncio.to_thread(
+                self.via_nginx, "POST", "/api/notify/lb", json.dumps({"title": f"m{i}"}))
+            self.assertEqual(status, 200, reply)
+            self.assertEqual((reply["seq"], reply["nodes"]), (i, 2))
+        got = await notifications(client, 10)
+        self.assertEqual([m["seq"] for m in got], list(range(1, 11)))
+        # Both nodes took publishes: nginx spread them.
+        for d in (self.a, self.b):
+            self.assertGreater(stats(d)["published"], 0)
+        # One node dies; nginx sends everything to the other, and the client
+        # resumes there.
+        await client.close()
+        self.a.signal(signal.SIGKILL)
+        self.a.wait_exit(10)
+        for i in range(11, 14):
+            status, reply = await asyncio.to_thread(
+                self.via_nginx, "POST", "/api/notify/lb", json.dumps({"title": f"m{i}"}))
+            self.assertEqual(status, 200, reply)
+        again = await self.ws_via_nginx()
+        sub2 = await again.request({"type": "subscribe", "channel": "lb",
+                                    "since": {"epoch": got[-1]["epoch"], "seq": 10}}, timeout=10)
+        self.assertTrue(sub2.get("recovered"), sub2)
+        missed = await notifications(again, 3)
+        self.assertEqual([m["title"] for m in missed], ["m11", "m12", "m13"])
+        status, page = await asyncio.to_thread(self.via_nginx, "GET",
+                                               "/api/channels/lb/messages?since=all")
+        self.assertEqual((status, len(page["messages"])), (200, 13))
 
 
 if __name__ == "__main__":
