@@ -25,7 +25,8 @@ auto Fields(const Config& c) {
                   c.publish_rate, c.publish_burst, c.max_connections_per_address,
                   c.subscribe_token, c.publish_tokens, c.admin_tokens, c.history_store,
                   c.history_path, c.history_size, c.history_ttl_s, c.history_sync,
-                  c.history_recover_max, c.log_level);
+                  c.history_recover_max, c.tls_port, c.tls_certificate, c.tls_key,
+                  c.log_level);
 }
 
 // PORT as the seed reads it, but strict: only decimal digits, 0..65535.

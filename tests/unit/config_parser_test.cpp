@@ -76,6 +76,9 @@ Config NonDefault() {
   c.history_ttl_s = 3600.5;
   c.history_sync = HistorySync::kBatch;
   c.history_recover_max = 1;
+  c.tls_port = 8443;
+  c.tls_certificate = "/etc/notifyd/tls/fullchain.pem";
+  c.tls_key = "/etc/notifyd/tls/privkey.pem";
   c.log_level = LogLevel::kDebug;
   return c;
 }
@@ -140,6 +143,11 @@ size = 0
 ttl = 3600.5
 sync = "batch"
 recover_max = 1
+
+[tls]
+port = 8443
+certificate = "/etc/notifyd/tls/fullchain.pem"
+key = "/etc/notifyd/tls/privkey.pem"
 
 [log]
 level = "debug"
@@ -224,7 +232,7 @@ TEST(ConfigParserTest, UnknownSection) {
 
   const std::string far = ParseError("[server]\n[storage]\n");
   EXPECT_TRUE(StartsWith(far, "notifyd.conf:2: unknown section [storage]")) << far;
-  EXPECT_NE(far.find("[server], [heartbeat], [limits], [auth], [history], [log]"),
+  EXPECT_NE(far.find("[server], [heartbeat], [limits], [auth], [history], [tls], [log]"),
             std::string::npos)
       << far;
 }
@@ -671,7 +679,7 @@ TEST(ConfigParserTest, ShippedConfigSetsEveryKey) {
     EXPECT_NE(shipped.find("\n" + key), std::string::npos) << key;
     ++keys;
   }
-  EXPECT_EQ(keys, 30);
+  EXPECT_EQ(keys, 31);
 }
 
 TEST(ConfigParserTest, FormatConfigRoundTrips) {
@@ -734,6 +742,9 @@ TEST(ConfigParserTest, FormatConfigListsEveryKeyBySection) {
             "ttl = 86400.0\n"
             "sync = \"commit\"\n"
             "recover_max = 1000\n"
+            "\n"
+            "[tls]\n"
+            "port = 0\n"
             "\n"
             "[log]\n"
             "level = \"info\"\n");
