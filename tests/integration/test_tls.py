@@ -20,7 +20,7 @@ import unittest
 
 import websockets
 
-from harness import Daemon, TlsFiles, free_port, wait_until
+from harness import Daemon, TlsFiles, cli_bin, free_port, wait_until
 
 HOST = "127.0.0.1"
 
@@ -269,6 +269,50 @@ class TlsServingTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(https(self.d, "GET", "/health"), (200, b"OK"))
         wait_until(lambda: json.loads(https(self.d, "GET", "/api/stats")[1])["connections"] == 0,
                    what="no session left open")
+
+
+class TlsCliTest(unittest.IsolatedAsyncioTestCase):
+    """notifyd-cli publish and history over https://."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.files = TlsFiles.get()
+        cls.d = Daemon(tls_config(cls.files))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.cleanup()
+
+    def cli(self, *args):
+        env = {k: v for k, v in __import__("os").environ.items()
+               if k not in ("NOTIFYD_URL", "WS_URL", "NOTIFYD_TOKEN")}
+        env["NOTIFYD_SPOOL"] = self.d.tmpdir + "/spool"
+        return subprocess.run([cli_bin()] + list(args), capture_output=True, text=True,
+                              env=env, timeout=60)
+
+    async def test_publish_and_history_over_https(self):
+        conn = await wss(self.d)
+        try:
+            await request(conn, {"type": "subscribe", "channel": "cli"})
+            url = f"https://localhost:{self.d.tls_port}"
+            r = await asyncio.to_thread(self.cli, "--ca", self.files.ca, "publish", "cli", "hi",
+                                        "--url", url)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual((await next_notification(conn))["body"], "hi")
+            r = await asyncio.to_thread(self.cli, "history", "cli", "--url", url, "--ca",
+                                        self.files.ca)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(json.loads(r.stdout.splitlines()[0])["body"], "hi")
+        finally:
+            await conn.close()
+
+    def test_a_certificate_that_does_not_verify_is_said_plainly(self):
+        # The system store does not hold the test CA.
+        r = self.cli("publish", "cli", "x", "--no-spool", "--url",
+                     f"https://localhost:{self.d.tls_port}")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(f"the certificate of localhost:{self.d.tls_port} does not verify: unable "
+                      "to get local issuer certificate (give its CA with --ca FILE)", r.stderr)
 
 
 class TlsReloadTest(unittest.IsolatedAsyncioTestCase):
