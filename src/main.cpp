@@ -8,6 +8,7 @@
 #include "config/config_parser.h"
 #include "daemon/daemon.h"
 #include "log/logging.h"
+#include "transport/tls_context.h"
 #include "version.h"
 
 namespace {
@@ -69,12 +70,21 @@ int main(int argc, char** argv) {
   notifyd::config::Config config;
   std::string error;
   bool ok = notifyd::daemon::LoadConfig(opts.source, &config, &error);
+  // [tls]: the files must load, the key match and the certificate be valid
+  // now, at start as in --check-config (and so before every reload).
+  std::string tls_note;
+  if (ok && config.tls_port != 0) {
+    auto context = notifyd::transport::TlsContext::Load(config, &error);
+    ok = context != nullptr;
+    if (ok) tls_note = "notifyd: TLS certificate " + context->description() + "\n";
+  }
   if (opts.check_only) {
     // Under systemd (ExecStartPre=, ExecReload=) stderr is the journal: give
     // the error its priority there ("<3>" is SD_ERR).
     const char* err_prefix = notifyd::log::StderrIsJournal() ? "<3>" : "";
     if (!ok) return std::fprintf(stderr, "%s%s\n", err_prefix, error.c_str()), 1;
     std::fputs(notifyd::config::FormatConfig(config).c_str(), stdout);
+    std::fputs(tls_note.c_str(), stderr);
     std::fprintf(stderr, "notifyd: configuration OK\n");
     return 0;
   }

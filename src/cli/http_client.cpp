@@ -5,12 +5,16 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl.hpp>
 #include <asio/write.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "cli/retry_policy.h"
 #include "version.h"
@@ -19,6 +23,11 @@ namespace notifyd::cli {
 namespace {
 
 constexpr auto kTimeout = std::chrono::seconds(kHttpTimeoutSeconds);
+
+std::string& CaFileSetting() {
+  static std::string path;
+  return path;
+}
 
 std::string_view TrimSpaces(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -141,9 +150,13 @@ class HttpExchange {
  private:
   void OnResolved(const asio::error_code& ec, const asio::ip::tcp::resolver::results_type& results);
   void OnConnected(const asio::error_code& ec);
+  /// https://: a TLS handshake that verifies the certificate and its name.
+  void StartTls();
+  void OnHandshake(const asio::error_code& ec);
+  void Write();
   void OnWritten(const asio::error_code& ec);
   void Read();
-  void OnRead(const asio::error_code& ec, size_t bytes);
+  void OnRead(const asio::error_code& error, size_t bytes);
   void Finish(std::string error, bool retryable);
 
   const HttpTarget& target_;
@@ -152,6 +165,8 @@ class HttpExchange {
   asio::io_context io_;
   asio::ip::tcp::resolver resolver_{io_};
   asio::ip::tcp::socket socket_{io_};
+  std::unique_ptr<asio::ssl::context> tls_context_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  ///< https:// only.
   std::array<char, 4096> chunk_{};
   std::string response_;
   bool done_ = false;
@@ -193,8 +208,56 @@ void HttpExchange::OnResolved(const asio::error_code& ec,
 
 void HttpExchange::OnConnected(const asio::error_code& ec) {
   if (ec) return Finish("cannot connect to " + HostPort(target_) + ": " + ec.message(), true);
-  asio::async_write(socket_, asio::buffer(request_),
-                    [this](const asio::error_code& error, size_t) { OnWritten(error); });
+  if (target_.tls) return StartTls();
+  Write();
+}
+
+void HttpExchange::StartTls() {
+  tls_context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  asio::error_code ec;
+  tls_context_->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                            asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  const std::string& ca = CaFileSetting();
+  if (ca.empty()) {
+    tls_context_->set_default_verify_paths(ec);
+  } else {
+    tls_context_->load_verify_file(ca, ec);
+  }
+  if (ec) {
+    return Finish("cannot load the CA certificates" + (ca.empty() ? "" : " in " + ca) + ": " +
+                      ec.message(),
+                  false);
+  }
+  tls_context_->set_verify_mode(asio::ssl::verify_peer);
+  tls_context_->set_verify_callback(asio::ssl::host_name_verification(target_.host));
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
+  SSL_set_tlsext_host_name(tls_->native_handle(), target_.host.c_str());  // SNI
+  static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_set_alpn_protos(tls_->native_handle(), kAlpn, sizeof kAlpn);
+  tls_->async_handshake(asio::ssl::stream_base::client,
+                        [this](const asio::error_code& error) { OnHandshake(error); });
+}
+
+void HttpExchange::OnHandshake(const asio::error_code& ec) {
+  if (!ec) return Write();
+  long verify = SSL_get_verify_result(tls_->native_handle());
+  if (verify != X509_V_OK) {
+    // Not retried: the same certificate will not verify a moment later.
+    return Finish("the certificate of " + HostPort(target_) + " does not verify: " +
+                      X509_verify_cert_error_string(verify) +
+                      (CaFileSetting().empty() ? " (give its CA with --ca FILE)" : ""),
+                  false);
+  }
+  Finish("TLS handshake with " + HostPort(target_) + " failed: " + ec.message(), true);
+}
+
+void HttpExchange::Write() {
+  auto done = [this](const asio::error_code& error, size_t) { OnWritten(error); };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(request_), done);
+  } else {
+    asio::async_write(socket_, asio::buffer(request_), done);
+  }
 }
 
 void HttpExchange::OnWritten(const asio::error_code& ec) {
@@ -203,12 +266,20 @@ void HttpExchange::OnWritten(const asio::error_code& ec) {
 }
 
 void HttpExchange::Read() {
-  socket_.async_read_some(asio::buffer(chunk_),
-                          [this](const asio::error_code& ec, size_t bytes) { OnRead(ec, bytes); });
+  auto done = [this](const asio::error_code& ec, size_t bytes) { OnRead(ec, bytes); };
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(chunk_), done);
+  } else {
+    socket_.async_read_some(asio::buffer(chunk_), done);
+  }
 }
 
-void HttpExchange::OnRead(const asio::error_code& ec, size_t bytes) {
+void HttpExchange::OnRead(const asio::error_code& error, size_t bytes) {
   response_.append(chunk_.data(), bytes);
+  // A TLS peer that ends TCP without close_notify: the answer's own length
+  // says whether anything is missing.
+  const asio::error_code ec =
+      error == asio::ssl::error::stream_truncated ? asio::error::eof : error;
   // An end before the first byte of an answer: the request may or may not
   // have been acted on, which is what the Idempotency-Key makes safe to retry.
   if (ec == asio::error::eof && response_.empty()) {
@@ -246,6 +317,8 @@ bool Attempt(const HttpTarget& target, const std::string& text, size_t max_respo
 }
 
 }  // namespace
+
+void SetCaFile(std::string path) { CaFileSetting() = std::move(path); }
 
 std::optional<std::string> HttpResponse::Header(std::string_view name) const {
   return HeaderValue(head, name);

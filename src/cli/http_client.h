@@ -37,6 +37,10 @@ struct HttpResponse {
   std::optional<std::string> Header(std::string_view name) const;
 };
 
+/// The CA certificates (PEM) https:// servers are verified against, from
+/// --ca; "" (the default) is the system's store (/etc/ssl/certs).
+void SetCaFile(std::string path);
+
 /// Sends `request` to `target`, trying again (at most kMaxHttpAttempts, with
 /// HttpRetryDelay between) when connecting fails, the connection is lost, an
 /// attempt times out, or the answer is 502/503/504. Returns true with the

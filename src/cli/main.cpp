@@ -8,6 +8,7 @@
 
 #include "cli/follow.h"
 #include "cli/history.h"
+#include "cli/http_client.h"
 #include "cli/interactive.h"
 #include "cli/publish.h"
 #include "cli/run.h"
@@ -17,8 +18,19 @@
 
 namespace {
 
-int Main(const std::vector<std::string>& args) {
+int Main(std::vector<std::string> args) {
   using namespace notifyd::cli;
+  // --ca FILE, anywhere: the CA that https:// servers are verified against.
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--ca") continue;
+    if (i + 1 == args.size()) {
+      std::cerr << "notifyd-cli: --ca needs a file (PEM CA certificates)\n";
+      return kExitUsage;
+    }
+    SetCaFile(args[i + 1]);
+    args.erase(args.begin() + i, args.begin() + i + 2);
+    break;
+  }
   if (args.empty()) return RunInteractive();
   const std::string& command = args[0];
   if (command == "--help" || command == "-h" || command == "help") {

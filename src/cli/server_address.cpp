@@ -61,7 +61,7 @@ bool SplitAuthority(std::string_view authority, HttpTarget* target, std::string*
     return false;
   }
   target->host = std::string(host);
-  target->port = port.empty() ? "80" : std::string(port);
+  target->port = port.empty() ? (target->tls ? "443" : "80") : std::string(port);
   target->authority = std::string(authority);
   if (ValidPort(target->port)) return true;
   *error = "\"" + target->port + "\" is not a port number";
@@ -104,16 +104,11 @@ std::string Lowercase(std::string_view text) {
 bool ParseBaseUrl(std::string_view url, HttpTarget* target, std::string* error) {
   size_t scheme_end = url.find("://");
   std::string scheme = Lowercase(url.substr(0, scheme_end));
-  if (scheme_end != std::string_view::npos && scheme == "https") {
-    *error =
-        "https is not supported: notifyd-cli speaks plain http:// only; reach a TLS "
-        "endpoint through a TLS-terminating proxy";
+  if (scheme_end == std::string_view::npos || (scheme != "http" && scheme != "https")) {
+    *error = "not an http:// or https:// URL";
     return false;
   }
-  if (scheme_end == std::string_view::npos || scheme != "http") {
-    *error = "not an http:// URL";
-    return false;
-  }
+  target->tls = scheme == "https";
   std::string_view rest = url.substr(scheme_end + 3);
   size_t path_start = rest.find_first_of("/?#");
   std::string_view path = path_start == std::string_view::npos ? "" : rest.substr(path_start);
@@ -137,17 +132,18 @@ bool ResolveWsUrl(const std::optional<std::string>& url_option, std::string* ws_
   }
   HttpTarget target;
   if (!ResolveBaseUrl(url_option, false, &target, error)) return false;
-  *ws_url = "ws://" + target.authority + target.path_prefix + "/ws";
-  return true;
+  *ws_url = (target.tls ? "wss://" : "ws://") + target.authority + target.path_prefix + "/ws";
+  return CheckWsUrl(*ws_url, error);
 }
 
 bool CheckWsUrl(const std::string& url, std::string* error) {
   if (StartsWithNoCase(url, "ws://")) return true;
   if (StartsWithNoCase(url, "wss://")) {
     *error =
-        "wss:// is not supported: notifyd-cli speaks plain ws:// only. Reach a TLS "
-        "endpoint through a TLS-terminating proxy (stunnel, socat, nginx) and point "
-        "WS_URL at its ws:// side";
+        "wss:// is not supported: notifyd-cli's WebSocket commands (sub, tail, the "
+        "interactive client) speak plain ws:// only (publish and history speak https://). "
+        "Reach a TLS endpoint through a TLS-terminating proxy (stunnel, socat, nginx) and "
+        "point WS_URL at its ws:// side";
   } else {
     *error = "WS_URL must be a ws:// URL, got \"" + url + "\"";
   }

@@ -21,10 +21,11 @@ struct HttpTarget {
   std::string port;         ///< "80" when the URL has none.
   std::string authority;    ///< host[:port] as written, for the Host header.
   std::string path_prefix;  ///< The URL's path without a trailing '/'.
+  bool tls = false;         ///< https://: TLS, the certificate verified (CaFile()).
 };
 
-/// Takes an http:// base URL apart. Returns false and fills *error (what is
-/// wrong with it, without the URL) otherwise; https:// is refused plainly.
+/// Takes an http:// or https:// base URL apart. Returns false and fills
+/// *error (what is wrong with it, without the URL) otherwise.
 bool ParseBaseUrl(std::string_view url, HttpTarget* target, std::string* error);
 
 /// The HTTP target from `url_option` (--url), else $NOTIFYD_URL, else $WS_URL

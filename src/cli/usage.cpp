@@ -116,8 +116,10 @@ connecting failed, timed out, or the server refused the request (the reason
 goes to stderr); 2 usage error; 75 (publish) kept in the spool. run exits
 with its command's status (above).
 
-wss:// and https:// are not supported: notifyd-cli speaks plain ws:// and
-http:// only. Reach a TLS endpoint through a TLS-terminating proxy.
+https:// URLs work for publish, history, run and flush: the certificate is
+verified against the system's CA store (/etc/ssl/certs), or against the CA
+certificates in FILE with --ca FILE (anywhere on the command line). wss:// is
+not supported yet: sub, tail and the interactive client speak plain ws://.
 )USAGE";
 
 }  // namespace

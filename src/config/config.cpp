@@ -26,7 +26,7 @@ auto Fields(const Config& c) {
                   c.subscribe_token, c.publish_tokens, c.admin_tokens, c.history_store,
                   c.history_path, c.history_size, c.history_ttl_s, c.history_sync,
                   c.history_recover_max, c.cluster_broker, c.cluster_redis, c.cluster_prefix,
-                  c.cluster_timeout_s, c.log_level);
+                  c.cluster_timeout_s, c.tls_port, c.tls_certificate, c.tls_key, c.log_level);
 }
 
 // PORT as the seed reads it, but strict: only decimal digits, 0..65535.

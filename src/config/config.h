@@ -111,6 +111,14 @@ struct Config {
   std::string cluster_prefix = "notifyd";        ///< Of every Redis key and channel used.
   double cluster_timeout_s = 1.0;  ///< Most a Redis command may take (then 503), 0.05..30.
 
+  // [tls]: a second listener on server.listen serving everything the plain
+  // port serves, over TLS 1.2/1.3. The files are read when the daemon
+  // starts and again at every reload (a renewed certificate).
+  uint16_t tls_port = 0;        ///< TCP port for https:// and wss://; 0 = no TLS listener.
+  std::string tls_certificate;  ///< PEM certificate chain, leaf first: absolute, or relative to
+                                ///< $CREDENTIALS_DIRECTORY (LoadCredential=). Required with a port.
+  std::string tls_key;          ///< PEM private key of the certificate, found the same way.
+
   // [log]
   LogLevel log_level = LogLevel::kInfo;  ///< trace, debug, info, warn, error, critical, off.
 };

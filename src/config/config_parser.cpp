@@ -580,21 +580,8 @@ std::string_view TrimSpace(std::string_view text) {
 // Reads the token in `file`: an absolute path, or one relative to
 // $CREDENTIALS_DIRECTORY, where systemd's LoadCredential= puts credentials.
 bool ReadTokenFile(const std::string& file, std::string* secret, std::string* why) {
-  if (file.empty() || file.find('\0') != std::string::npos) {
-    *why = "must be a file name";
-    return false;
-  }
-  std::string path = file;
-  if (file.front() != '/') {
-    const char* directory = std::getenv("CREDENTIALS_DIRECTORY");
-    if (directory == nullptr || *directory == '\0') {
-      *why = "relative path " + QuoteTomlString(file) +
-             " needs $CREDENTIALS_DIRECTORY (set by systemd for LoadCredential=), which is not "
-             "set; give an absolute path";
-      return false;
-    }
-    path = std::string(directory) + "/" + file;
-  }
+  std::string path;
+  if (!CredentialPath(file, &path, why)) return false;
   std::string text;
   int err = 0;
   if (!ReadFile(path, &text, &err)) {
@@ -852,6 +839,9 @@ const std::vector<KeyRule>& Rules() {
       {"cluster", "redis", StringKey(&Config::cluster_redis, CheckRedisAddress)},
       {"cluster", "prefix", StringKey(&Config::cluster_prefix, CheckRedisPrefix)},
       {"cluster", "timeout", SecondsKey(&Config::cluster_timeout_s, 0.05, 30)},
+      {"tls", "port", IntegerKey(&Config::tls_port, 0, 65535)},
+      {"tls", "certificate", FilePathKey(&Config::tls_certificate)},
+      {"tls", "key", FilePathKey(&Config::tls_key)},
       {"log", "level", ChoiceKey(&Config::log_level, LogLevels())},
   };
   return *rules;
@@ -1015,14 +1005,61 @@ void CheckHistory(ParseState* state) {
   }
 }
 
+// A TLS port needs both files, found where they are named (whether they
+// hold a usable certificate and key is for the TLS layer, at start, reload
+// and --check-config). Files without a port are allowed: staged for later.
+void CheckTls(ParseState* state) {
+  const Config& config = state->config;
+  for (auto [key, file] : {std::pair<const char*, const std::string*>{"certificate",
+                                                                      &config.tls_certificate},
+                           {"key", &config.tls_key}}) {
+    const std::string name = std::string("tls.") + key;
+    if (file->empty()) {
+      if (config.tls_port != 0) {
+        state->problems.Add(state->lines["tls.port"],
+                            name + ": required with tls.port (a PEM file, absolute or relative "
+                                   "to $CREDENTIALS_DIRECTORY)");
+      }
+      continue;
+    }
+    std::string path, why;
+    if (!CredentialPath(*file, &path, &why)) state->problems.Add(state->lines[name], name + ": " + why);
+  }
+  if (config.tls_port != 0 && config.tls_port == config.port) {
+    state->problems.Add(state->lines["tls.port"], "tls.port (" + std::to_string(config.tls_port) +
+                                                      ") must differ from server.port");
+  }
+}
+
 // Rules between keys, checked once every key is valid on its own.
 void CheckRelations(ParseState* state) {
   CheckHeartbeat(state);
   CheckTokens(state);
   CheckHistory(state);
+  CheckTls(state);
 }
 
 }  // namespace
+
+bool CredentialPath(const std::string& file, std::string* path, std::string* why) {
+  if (file.empty() || file.find('\0') != std::string::npos) {
+    *why = "must be a file name";
+    return false;
+  }
+  if (file.front() == '/') {
+    *path = file;
+    return true;
+  }
+  const char* directory = std::getenv("CREDENTIALS_DIRECTORY");
+  if (directory == nullptr || *directory == '\0') {
+    *why = "relative path " + QuoteTomlString(file) +
+           " needs $CREDENTIALS_DIRECTORY (set by systemd for LoadCredential=), which is not "
+           "set; give an absolute path";
+    return false;
+  }
+  *path = std::string(directory) + "/" + file;
+  return true;
+}
 
 std::string QuoteTomlString(std::string_view text) {
   std::string out = "\"";

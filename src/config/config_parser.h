@@ -30,6 +30,12 @@ bool LoadConfigFile(const std::string& path, Config* out, std::string* error);
 /// no literal token, parsing the output again gives an equal Config.
 std::string FormatConfig(const Config& config);
 
+/// Where a credential file named in the config is: `file` itself when
+/// absolute, else `file` in $CREDENTIALS_DIRECTORY (where systemd's
+/// LoadCredential= puts it). False with *why when `file` is empty or relative
+/// while the variable is unset.
+bool CredentialPath(const std::string& file, std::string* path, std::string* why);
+
 /// `text` as a quoted TOML basic string, with quotes, backslashes and control
 /// characters escaped; safe to print in a message or a log line.
 std::string QuoteTomlString(std::string_view text);

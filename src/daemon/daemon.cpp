@@ -58,11 +58,14 @@ int Daemon::Run() {
   OpenHistory();
   std::string error;
   int inherited_fd = -1;
-  bool ok = systemd::Notifier::ListenSocket(&inherited_fd, &error);
+  int inherited_tls_fd = -1;
+  bool ok = systemd::Notifier::ListenSockets(config_.tls_port, &inherited_fd, &inherited_tls_fd,
+                                             &error);
   if (ok) {
     ok = inherited_fd >= 0 ? server_.Adopt(inherited_fd, &error)
                            : server_.Listen(config_.listen_address, config_.port, &error);
   }
+  if (ok && config_.tls_port != 0) ok = StartTls(inherited_tls_fd, &error);
   if (!ok) {
     spdlog::error("{}", error);
     return 1;
@@ -177,11 +180,45 @@ void Daemon::Reload() {
       fresh.listen_address = config_.listen_address;
       fresh.port = config_.port;
     }
+    ReloadTls(&fresh);
     config_ = fresh;
     Apply(config_);
     spdlog::info("configuration reloaded");
   }
   notifier_.Ready(StatusLine());
+}
+
+bool Daemon::StartTls(int inherited_fd, std::string* error) {
+  std::shared_ptr<transport::TlsContext> context = transport::TlsContext::Load(config_, error);
+  if (!context) return false;
+  const std::string description = context->description();
+  bool ok = inherited_fd >= 0
+                ? server_.AdoptTls(inherited_fd, std::move(context), error)
+                : server_.ListenTls(config_.listen_address, config_.tls_port, std::move(context),
+                                    error);
+  if (!ok) return false;
+  spdlog::info("serving TLS on {}{} (certificate {})", server_.TlsEndpoint(),
+               inherited_fd >= 0 ? ", socket-activated" : "", description);
+  return true;
+}
+
+void Daemon::ReloadTls(config::Config* fresh) {
+  if (fresh->tls_port != config_.tls_port) {
+    spdlog::warn("tls.port changed; it takes effect at the next restart");
+    fresh->tls_port = config_.tls_port;
+  }
+  if (!server_.tls_enabled()) return;
+  std::string error;
+  std::shared_ptr<transport::TlsContext> context = transport::TlsContext::Load(*fresh, &error);
+  if (!context) {
+    spdlog::error("TLS: refused the certificate, new connections keep the one loaded before: {}",
+                  error);
+    fresh->tls_certificate = config_.tls_certificate;
+    fresh->tls_key = config_.tls_key;
+    return;
+  }
+  spdlog::info("TLS: certificate loaded for new connections: {}", context->description());
+  server_.SetTlsContext(std::move(context));
 }
 
 void Daemon::Stop(int signo) {

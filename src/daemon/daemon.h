@@ -45,6 +45,12 @@ class Daemon {
   void WaitForSignal();
   void OnSignal(int signo);
   void Reload();
+  /// [tls]: loads the certificate and serves the TLS port (on `inherited_fd`
+  /// when systemd passed one). False with *error.
+  bool StartTls(int inherited_fd, std::string* error);
+  /// [tls] at a reload: the port stays; a certificate that loads replaces
+  /// the old one for new connections, one that does not is refused.
+  void ReloadTls(config::Config* fresh);
   void Stop(int signo);
   /// Opens the [history] store (sqlite) and loads it into the broker.
   void OpenHistory();

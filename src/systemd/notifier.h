@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace notifyd::systemd {
@@ -17,11 +18,13 @@ class Notifier {
   void Reloading();
   void Stopping(const std::string& status);
   void Watchdog();
-  /// The listening socket passed by systemd socket activation: its fd, or -1
-  /// when none was passed. False with *error when the passed sockets are
-  /// unusable (not exactly one listening TCP socket). Clears LISTEN_* from
-  /// the environment.
-  static bool ListenSocket(int* fd, std::string* error);
+  /// The listening sockets passed by systemd socket activation: the plain
+  /// one in *fd and, with [tls], the TLS one in *tls_fd (-1 when not passed).
+  /// With two sockets, the TLS one is named "tls" (FileDescriptorName=) or
+  /// bound to `tls_port`. False with *error when the passed sockets are
+  /// unusable (not one or two listening TCP sockets, or no way to tell them
+  /// apart). Clears LISTEN_* from the environment.
+  static bool ListenSockets(uint16_t tls_port, int* fd, int* tls_fd, std::string* error);
   /// The watchdog interval systemd asks for, or zero when disabled.
   std::chrono::microseconds WatchdogInterval() const;
 

@@ -10,6 +10,7 @@
 
 #include "transport/batch_sender.h"
 #include "transport/server.h"
+#include "transport/tls_channel.h"
 
 namespace notifyd::transport {
 
@@ -29,8 +30,11 @@ void Guard(const char* what, F&& f) {
 
 }  // namespace
 
-Connection::Connection(Server& server, asio::ip::tcp::socket socket, std::string peer)
-    : server_(server), socket_(std::move(socket)), peer_(std::move(peer)) {}
+Connection::Connection(Server& server, asio::ip::tcp::socket socket, std::string peer,
+                       std::unique_ptr<TlsChannel> tls)
+    : server_(server), socket_(std::move(socket)), peer_(std::move(peer)), tls_(std::move(tls)) {}
+
+Connection::~Connection() = default;
 
 void Connection::Start(std::unique_ptr<Protocol> protocol) {
   protocol_ = std::move(protocol);
@@ -47,6 +51,18 @@ void Connection::Upgrade(std::unique_ptr<Protocol> next, std::string_view rest) 
 
 void Connection::Queue(Bytes bytes) {
   if (state_ == State::kClosed) return;
+  if (!tls_) {
+    QueueWire(std::move(bytes));
+    return;
+  }
+  sealing_bytes_ += bytes->size();
+  sealing_.push_back(std::move(bytes));
+  if (dirty || write_waiting_) return;
+  server_.MarkDirty(this);
+}
+
+void Connection::QueueWire(Bytes bytes) {
+  if (state_ == State::kClosed) return;
   queued_ += bytes->size();
   out_.push_back(std::move(bytes));
   if (dirty || write_waiting_) return;
@@ -54,12 +70,20 @@ void Connection::Queue(Bytes bytes) {
 }
 
 void Connection::DropUnstarted() {
+  if (tls_) {
+    // Sealed records cannot be dropped (each has its sequence number); the
+    // plaintext not sealed yet can.
+    sealing_.clear();
+    sealing_bytes_ = 0;
+    return;
+  }
   size_t keep = head_ + (offset_ > 0 ? 1 : 0);
   for (size_t i = keep; i < out_.size(); ++i) queued_ -= out_[i]->size();
   out_.resize(std::min(out_.size(), keep));
 }
 
-size_t Connection::FillIov(iovec* iov, size_t max) const {
+size_t Connection::FillIov(iovec* iov, size_t max) {
+  if (tls_) Seal();
   size_t n = 0;
   for (size_t i = head_; i < out_.size() && n < max; ++i, ++n) {
     const std::string& b = *out_[i];
@@ -97,6 +121,7 @@ void Connection::SendDone(ssize_t result, int error) {
 
 void Connection::Flush() {
   if (state_ == State::kClosed) return;
+  if (tls_) Seal();
   if (head_ == out_.size()) {
     Drained();
     return;
@@ -159,6 +184,10 @@ void Connection::SendLast(std::string bytes) {
   deadline_ms_ = server_.clock().MonotonicMillis() + kLastWriteTimeoutMs;
   state_ = State::kLingering;
   if (!bytes.empty()) Queue(std::make_shared<const std::string>(std::move(bytes)));
+  if (tls_) {
+    tls_closing_ = true;
+    Seal();  // the last records, then close_notify (or the alert of a failure)
+  }
   if (head_ == out_.size()) {
     ShutdownSending();
     return;
@@ -185,6 +214,8 @@ void Connection::Destroy() {
   socket_.close(ignored);
   out_.clear();
   head_ = offset_ = queued_ = 0;
+  sealing_.clear();
+  sealing_bytes_ = 0;
   auto self = shared_from_this();  // Remove() drops the server's reference
   if (protocol_) protocol_->OnClosed();
   server_.Remove(this);
@@ -222,7 +253,13 @@ void Connection::OnReadable() {
     ssize_t n = ::recv(fd(), buffer.data(), buffer.size(), MSG_DONTWAIT);
     if (n > 0) {
       // Once lingering, input is read only to be dropped.
-      if (state_ == State::kOpen) protocol_->OnData(std::string_view(buffer.data(), n));
+      if (state_ == State::kOpen) {
+        if (tls_) {
+          ReceiveTls(std::string_view(buffer.data(), n));
+        } else {
+          protocol_->OnData(std::string_view(buffer.data(), n));
+        }
+      }
       if (static_cast<size_t>(n) < buffer.size()) return;
       continue;
     }
@@ -240,7 +277,7 @@ void Connection::OnReadable() {
 
 void Connection::OnEof() {
   read_eof_ = true;  // stop reading: EOF stays readable
-  if (head_ < out_.size()) {
+  if (head_ < out_.size() || sealing_bytes_ > 0) {
     // The peer is done sending but may still read the rest of our reply.
     if (state_ == State::kLingering) return;
     if (protocol_->FinishAfterEof()) {
@@ -249,6 +286,65 @@ void Connection::OnEof() {
     }
   }
   Destroy();
+}
+
+// --- TLS ---------------------------------------------------------------------------
+
+void Connection::ReceiveTls(std::string_view ciphertext) {
+  const bool was_established = tls_->established();
+  TlsChannel::Status status =
+      tls_->Receive(ciphertext, server_.tls_buffer(), [this](std::string_view plaintext) {
+        protocol_->OnData(plaintext);
+        return state_ == State::kOpen;
+      });
+  if (!was_established && tls_->established()) {
+    spdlog::debug("TLS with {}: {}", peer_, tls_->Describe());
+  }
+  if (closed()) return;
+  TakeTlsOutput();  // the handshake's replies, a KeyUpdate's, an alert
+  switch (status) {
+    case TlsChannel::Status::kOk:
+      return;
+    case TlsChannel::Status::kClosed:
+      OnEof();
+      return;
+    case TlsChannel::Status::kFailed:
+      // Not a ClientHello, no common version or protocol, a forged record:
+      // the alert goes out and the connection ends, as after a last response.
+      spdlog::debug("TLS with {} failed: {}", peer_, tls_->error());
+      SendLast({});
+      return;
+  }
+}
+
+void Connection::Seal() {
+  if (tls_->established()) {
+    for (const Bytes& b : sealing_) {
+      if (!tls_->Seal(*b)) {
+        // Only after a fatal error, which ends the connection anyway.
+        spdlog::debug("TLS with {} failed: {}", peer_, tls_->error());
+        auto self = shared_from_this();
+        server_.Post([self] { self->Destroy(); });
+        break;
+      }
+    }
+    sealing_.clear();
+    if (sealing_.capacity() > 16) std::vector<Bytes>().swap(sealing_);
+    sealing_bytes_ = 0;
+    if (tls_closing_) tls_->Close();
+  }
+  std::string& output = tls_->output();
+  if (output.empty()) return;
+  queued_ += output.size();
+  out_.push_back(std::make_shared<const std::string>(std::move(output)));
+  output = std::string();
+}
+
+void Connection::TakeTlsOutput() {
+  std::string& output = tls_->output();
+  if (output.empty()) return;
+  QueueWire(std::make_shared<const std::string>(std::move(output)));
+  output = std::string();
 }
 
 }  // namespace notifyd::transport

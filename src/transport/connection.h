@@ -22,6 +22,7 @@
 namespace notifyd::transport {
 
 class Server;
+class TlsChannel;
 
 /// Bytes to send, shared: a notification's frame is encoded once and queued
 /// for every recipient.
@@ -71,7 +72,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     kClosed,     ///< The socket is closed; waits still pending find this and stop.
   };
 
-  Connection(Server& server, asio::ip::tcp::socket socket, std::string peer);
+  /// `tls` non-null: the connection speaks TLS, with `tls` as its layer.
+  Connection(Server& server, asio::ip::tcp::socket socket, std::string peer,
+             std::unique_ptr<TlsChannel> tls = nullptr);
+  ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -85,17 +89,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // --- the send queue ---------------------------------------------------------
   // Invariant: out_[head_..] are unsent, of which the first offset_ bytes of
   // out_[head_] are already sent; queued_ is the sum of the unsent bytes.
-  // Every byte is sent once, in the order queued.
+  // Every byte is sent once, in the order queued. With TLS, out_ holds
+  // ciphertext, and what the protocol queues waits as plaintext in sealing_
+  // until the next send seals it: frames not yet sealed can still be dropped,
+  // and several frames queued between sends go out together.
 
   /// Appends `bytes` and makes sure they will be flushed.
   void Queue(Bytes bytes);
-  /// Unsent bytes.
-  size_t queued() const { return queued_; }
+  /// Unsent bytes (with TLS: plaintext not sealed yet, and ciphertext).
+  size_t queued() const { return queued_ + sealing_bytes_; }
   /// Forgets queued frames not yet started; a partly sent one stays, so the
   /// peer never sees half a frame.
   void DropUnstarted();
-  /// Points up to `max` iovecs at the unsent bytes; returns how many.
-  size_t FillIov(iovec* iov, size_t max) const;
+  /// Points up to `max` iovecs at the unsent bytes; returns how many. With
+  /// TLS it first seals the plaintext waiting.
+  size_t FillIov(iovec* iov, size_t max);
   /// Takes the result of a send of FillIov's buffers: advances the queue,
   /// waits for the socket to take more, or closes on an error.
   void SendDone(ssize_t result, int error);
@@ -132,6 +140,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Protocol* protocol() const { return protocol_.get(); }
   Server& server() const { return server_; }
   int fd() { return socket_.native_handle(); }
+  /// The TLS layer; null on the plain port.
+  const TlsChannel* tls() const { return tls_.get(); }
 
   // The server's flush list (Server::MarkDirty, Server::FlushAll).
   bool dirty = false;
@@ -146,6 +156,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Advance(size_t n);
   void Drained();
   void ShutdownSending();
+  /// Appends wire bytes (ciphertext with TLS) to the send queue.
+  void QueueWire(Bytes bytes);
+  /// Feeds what was read to the TLS layer, and its plaintext to the protocol.
+  void ReceiveTls(std::string_view ciphertext);
+  /// Seals the plaintext waiting (and close_notify when ending) and queues
+  /// the records made since the last call.
+  void Seal();
+  /// Queues the ciphertext the TLS layer made (handshake, alerts, records).
+  void TakeTlsOutput();
 
   Server& server_;
   asio::ip::tcp::socket socket_;
@@ -153,6 +172,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   State state_ = State::kOpen;
   std::unique_ptr<Protocol> protocol_;
   std::unique_ptr<Protocol> retired_;  ///< The protocol replaced by Upgrade.
+
+  std::unique_ptr<TlsChannel> tls_;
+  std::vector<Bytes> sealing_;  ///< TLS: plaintext queued since the last seal.
+  size_t sealing_bytes_ = 0;
+  bool tls_closing_ = false;    ///< TLS: end with close_notify.
 
   std::vector<Bytes> out_;
   size_t head_ = 0;

@@ -14,6 +14,7 @@
 
 #include "protocol/messages.h"
 #include "transport/http_exchange.h"
+#include "transport/tls_channel.h"
 #include "wire/http_response.h"
 #include "wire/websocket.h"
 
@@ -46,11 +47,13 @@ Server::Server(asio::io_context& io, core::Hub& hub, core::Broker& broker, http:
       counters_(counters),
       connection_limiter_(clock),
       listener_(io, clock),
+      tls_listener_(io, clock),
       sender_(!IoUringDisabledByEnv()),
       ping_(std::make_shared<const std::string>(wire::EncodeFrame(wire::Opcode::kPing, {}))),
       sweep_(io),
       shutdown_timer_(io) {
   read_buffer_.resize(64 * 1024);
+  tls_buffer_.resize(16 * 1024);  // the largest TLS record's plaintext
 }
 
 Server::~Server() {
@@ -79,17 +82,39 @@ bool Server::Adopt(int fd, std::string* error) {
 void Server::StartServing() {
   serving_ = true;
   spdlog::info("sending with {}", sender_.description());
-  listener_.Start([this](asio::ip::tcp::socket socket) { OnAccept(std::move(socket)); });
+  listener_.Start([this](asio::ip::tcp::socket socket) { OnAccept(std::move(socket), false); });
   ScheduleSweep();
 }
 
-void Server::OnAccept(asio::ip::tcp::socket socket) {
+bool Server::ListenTls(const std::string& address, uint16_t port,
+                       std::shared_ptr<TlsContext> context, std::string* error) {
+  if (!tls_listener_.Bind(address, port, error)) return false;
+  StartServingTls(std::move(context));
+  return true;
+}
+
+bool Server::AdoptTls(int fd, std::shared_ptr<TlsContext> context, std::string* error) {
+  if (!tls_listener_.Adopt(fd, error)) return false;
+  StartServingTls(std::move(context));
+  return true;
+}
+
+void Server::StartServingTls(std::shared_ptr<TlsContext> context) {
+  tls_context_ = std::move(context);
+  spdlog::info("TLS: records encrypted in userspace; kernel TLS {}", KernelTlsStatus());
+  tls_listener_.Start([this](asio::ip::tcp::socket socket) { OnAccept(std::move(socket), true); });
+}
+
+void Server::OnAccept(asio::ip::tcp::socket socket, bool tls) {
   asio::error_code e;
   socket.set_option(asio::ip::tcp::no_delay(true), e);
   socket.non_blocking(true, e);
   auto ep = socket.remote_endpoint(e);
   std::string peer = e ? std::string("unknown") : ep.address().to_string();
-  auto c = std::make_shared<Connection>(*this, std::move(socket), std::move(peer));
+  std::unique_ptr<TlsChannel> channel;
+  if (tls) channel = std::make_unique<TlsChannel>(tls_context_->get());
+  auto c = std::make_shared<Connection>(*this, std::move(socket), std::move(peer),
+                                        std::move(channel));
   connections_.emplace(c.get(), c);
   c->Start(std::make_unique<HttpExchange>(*c));
 }
@@ -99,6 +124,7 @@ void Server::Shutdown(int64_t timeout_ms, std::function<void()> done) {
   shutdown_done_ = std::move(done);
   sweep_.cancel();
   listener_.Close();
+  tls_listener_.Close();
   serving_ = false;
   for (const ConnectionPtr& c : Snapshot()) {
     if (c->state() == Connection::State::kOpen) c->protocol()->Shutdown();

@@ -1,5 +1,5 @@
 // The network side of the daemon, and the manager of its connections: one
-// Listener on the daemon's io_context serves /ws (WebSocket sessions that the
+// Listener on the daemon's io_context (and a second one for TLS, [tls]) serves /ws (WebSocket sessions that the
 // hub delivers to), /ws/echo, server-sent event streams and plain HTTP (HTTP
 // exchanges handed to http::Api) on the same port. The Server owns every Connection, writes their
 // send queues in batched flush passes, runs the one sweep timer (heartbeats,
@@ -29,6 +29,7 @@
 #include "transport/batch_sender.h"
 #include "transport/connection.h"
 #include "transport/listener.h"
+#include "transport/tls_context.h"
 
 namespace notifyd::transport {
 
@@ -64,6 +65,20 @@ class Server {
   bool Adopt(int fd, std::string* error);
   /// The bound address, "127.0.0.1:8080" or "[::]:8080".
   std::string LocalEndpoint() const { return listener_.LocalEndpoint(); }
+
+  // --- TLS ([tls]): a second listener whose connections speak TLS and are
+  // then served exactly as the plain port's. ---------------------------------
+
+  /// Binds the TLS listener and serves on it with `context`. False with *error.
+  bool ListenTls(const std::string& address, uint16_t port, std::shared_ptr<TlsContext> context,
+                 std::string* error);
+  /// The same on a listening socket passed by systemd.
+  bool AdoptTls(int fd, std::shared_ptr<TlsContext> context, std::string* error);
+  /// The certificate for connections accepted from now on (a reload).
+  void SetTlsContext(std::shared_ptr<TlsContext> context) { tls_context_ = std::move(context); }
+  bool tls_enabled() const { return tls_context_ != nullptr; }
+  /// The TLS listener's address; "?" when there is none.
+  std::string TlsEndpoint() const { return tls_listener_.LocalEndpoint(); }
   /// Stops accepting, sends every client `server_shutdown` and a close 1001,
   /// ends event streams once what is queued is out and HTTP connections once
   /// their response is out (a deferred reply once it is made), then calls
@@ -90,6 +105,8 @@ class Server {
   bool shutting_down() const { return shutting_down_; }
   /// The shared read buffer: an idle connection holds none of its own.
   std::vector<char>& read_buffer() { return read_buffer_; }
+  /// The shared buffer TLS connections decrypt into (one record's worth).
+  std::vector<char>& tls_buffer() { return tls_buffer_; }
   /// The Date header value for now (formatted once a second).
   const std::string& Date();
 
@@ -127,8 +144,9 @@ class Server {
   void DeferredReplyEnded();
 
  private:
-  void OnAccept(asio::ip::tcp::socket socket);
+  void OnAccept(asio::ip::tcp::socket socket, bool tls);
   void StartServing();
+  void StartServingTls(std::shared_ptr<TlsContext> context);
   void FlushAll();
   void PostFlush();
   void ScheduleSweep();
@@ -149,6 +167,8 @@ class Server {
   config::Config config_;
   core::RateLimiter connection_limiter_;  ///< Keyed by the client's limit key.
   Listener listener_;
+  Listener tls_listener_;
+  std::shared_ptr<TlsContext> tls_context_;  ///< For new TLS connections; null: no TLS.
 
   std::unordered_map<Connection*, ConnectionPtr> connections_;
   std::unordered_map<std::string, uint32_t> per_address_;  ///< Open sessions per limit key.
@@ -157,6 +177,7 @@ class Server {
   size_t sse_streams_ = 0;
   size_t deferred_replies_ = 0;
   std::vector<char> read_buffer_;
+  std::vector<char> tls_buffer_;
 
   std::vector<ConnectionPtr> dirty_;  ///< Connections with bytes to send, from dirty_head_ on.
   size_t dirty_head_ = 0;

@@ -119,6 +119,7 @@ import atexit
 import base64
 import collections
 import ctypes
+import fcntl
 import hashlib
 import http.client
 import json
@@ -141,7 +142,7 @@ __all__ = [
     "Daemon", "DaemonTestCase", "WsClient", "RawWs", "NOBODY", "UUID4_RE",
     "ISO_MS_Z_RE", "CORS_METHODS", "CORS_HEADERS", "wait_until", "BufferedSocket", "ServerClosed",
     "async_wait_until", "parse_http_response", "notifyd_bin", "cli_bin",
-    "render_config",
+    "render_config", "free_port", "TlsFiles",
 ]
 
 HOST = "127.0.0.1"
@@ -164,6 +165,7 @@ def without_position(message):
 
 CORS_HEADERS = "Content-Type, Authorization, Idempotency-Key, Last-Event-ID, Title"
 LISTEN_RE = re.compile(r"listening on \S*:(\d+)")
+TLS_LISTEN_RE = re.compile(r"serving TLS on \S*:(\d+)")
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 BASE_CONFIG = {
@@ -246,6 +248,67 @@ def render_config(overrides=None):
             out.append(f"{k} = {_toml_value(v)}")
         out.append("")
     return "\n".join(out)
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (for settings where 0 means "off")."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class TlsFiles:
+    """Certificates made with the openssl command line, once per test process,
+    in a temporary directory: a CA (ca), and leaf certificates for localhost
+    and 127.0.0.1 signed by it, each with its own key: leaf (the usual one),
+    renewed (another, for rotation), expired (valid until yesterday).
+    Attributes are paths: ca, leaf, leaf_key, renewed, renewed_key, expired,
+    expired_key."""
+
+    _made = None
+
+    @classmethod
+    def get(cls):
+        if cls._made is None:
+            cls._made = cls()
+        return cls._made
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="notifyd-tls-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        self.ca, self.ca_key = self._path("ca.pem"), self._path("ca.key")
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", self.ca_key, "-out", self.ca, "-days", "2",
+                      "-subj", "/CN=notifyd test CA")
+        ext = self._path("ext.cnf")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        for serial, (name, days) in enumerate((("leaf", "2"), ("renewed", "3"), ("expired", "-1"))):
+            key, csr, pem = self._path(name + ".key"), self._path(name + ".csr"), self._path(name + ".pem")
+            self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                          "-keyout", key, "-out", csr, "-subj", f"/CN=localhost {name}")
+            self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+                          "-set_serial", str(1001 + serial), "-out", pem,
+                          "-days", days, "-extfile", ext)
+            setattr(self, name, pem)
+            setattr(self, name + "_key", key)
+
+    def _path(self, name):
+        return os.path.join(self.dir, name)
+
+    @staticmethod
+    def _openssl(*args):
+        r = subprocess.run(("openssl",) + args, capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise AssertionError(f"openssl {' '.join(args)} failed: {r.stderr}")
+
+    def client_context(self, alpn=("http/1.1",)):
+        """An ssl client context trusting the test CA, offering `alpn`."""
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca)
+        if alpn:
+            ctx.set_alpn_protocols(list(alpn))
+        return ctx
 
 
 def parse_http_response(raw):
@@ -333,8 +396,9 @@ class Daemon:
         self.proc = None
         self.args = list(args)
         # A listening socket the daemon inherits as fd 3 with LISTEN_FDS=1,
-        # as systemd's socket activation passes it.
+        # as systemd's socket activation passes it; a list of them: fds 3, 4..
         self.listen_socket = listen_socket
+        self.tls_port = None  # learned from "serving TLS on <addr>:<port>"
         self.extra_env = dict(env or {})
         self.tmpdir = tempfile.mkdtemp(prefix="notifyd-it-")
         self.config_path = os.path.join(self.tmpdir, "notifyd.toml")
@@ -384,16 +448,23 @@ class Daemon:
         env = self._env()
         pass_fds = ()
         if self.listen_socket is not None:
-            # The shell puts the socket on fd 3 and sets LISTEN_PID to its own
-            # PID, which exec hands on to notifyd.
-            fd = self.listen_socket.fileno()
-            env["NOTIFYD_TEST_FD"] = str(fd)
-            argv = ["/bin/sh", "-c",
-                    'exec 3<&"$NOTIFYD_TEST_FD"; export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@"'] + argv
-            pass_fds = (fd,)
+            # The shell puts the sockets on fd 3 (4, ...) and sets LISTEN_PID
+            # to its own PID, which exec hands on to notifyd.
+            socks = self.listen_socket
+            if not isinstance(socks, (list, tuple)):
+                socks = [socks]
+            # Copies above 9 first: a socket may itself be fd 3 or 4.
+            pass_fds = tuple(fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 10) for s in socks)
+            moves = " ".join(f"{3 + i}<&{fd}" for i, fd in enumerate(pass_fds))
+            # bash: dash takes only single-digit descriptors.
+            argv = ["/bin/bash", "-c",
+                    f'exec {moves}; export LISTEN_PID=$$ LISTEN_FDS={len(pass_fds)}; '
+                    'exec "$0" "$@"'] + argv
         with open(self.stderr_path, "ab") as err, open(self.stdout_path, "ab") as out:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                          env=env, preexec_fn=self._preexec, pass_fds=pass_fds)
+        for fd in pass_fds:
+            os.close(fd)
         deadline = time.monotonic() + timeout
         ready = False
         port = None
@@ -423,6 +494,8 @@ class Daemon:
                     f"notify: {self.notify_messages()!r}; stderr:\n{self.stderr_text()}")
             time.sleep(0.01)
         self.port = port
+        m = TLS_LISTEN_RE.search(self.stderr_text()[stderr_start:])
+        self.tls_port = int(m.group(1)) if m else None
         return self
 
     def _preexec(self):

@@ -79,6 +79,9 @@ Config NonDefault() {
   c.cluster_redis = "unix:/run/redis/redis.sock";
   c.cluster_prefix = "app-1.x_y";
   c.cluster_timeout_s = 0.25;
+  c.tls_port = 8443;
+  c.tls_certificate = "/etc/notifyd/tls/fullchain.pem";
+  c.tls_key = "/etc/notifyd/tls/privkey.pem";
   c.log_level = LogLevel::kDebug;
   return c;
 }
@@ -149,6 +152,11 @@ broker = "local"
 redis = "unix:/run/redis/redis.sock"
 prefix = "app-1.x_y"
 timeout = 0.25
+
+[tls]
+port = 8443
+certificate = "/etc/notifyd/tls/fullchain.pem"
+key = "/etc/notifyd/tls/privkey.pem"
 
 [log]
 level = "debug"
@@ -233,7 +241,7 @@ TEST(ConfigParserTest, UnknownSection) {
 
   const std::string far = ParseError("[server]\n[storage]\n");
   EXPECT_TRUE(StartsWith(far, "notifyd.conf:2: unknown section [storage]")) << far;
-  EXPECT_NE(far.find("[server], [heartbeat], [limits], [auth], [history], [cluster], [log]"),
+  EXPECT_NE(far.find("[server], [heartbeat], [limits], [auth], [history], [cluster], [tls], [log]"),
             std::string::npos)
       << far;
 }
@@ -680,7 +688,7 @@ TEST(ConfigParserTest, ShippedConfigSetsEveryKey) {
     EXPECT_NE(shipped.find("\n" + key), std::string::npos) << key;
     ++keys;
   }
-  EXPECT_EQ(keys, 34);
+  EXPECT_EQ(keys, 35);
 }
 
 TEST(ConfigParserTest, FormatConfigRoundTrips) {
@@ -749,6 +757,9 @@ TEST(ConfigParserTest, FormatConfigListsEveryKeyBySection) {
             "redis = \"127.0.0.1:6379\"\n"
             "prefix = \"notifyd\"\n"
             "timeout = 1.0\n"
+            "\n"
+            "[tls]\n"
+            "port = 0\n"
             "\n"
             "[log]\n"
             "level = \"info\"\n");

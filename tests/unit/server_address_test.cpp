@@ -54,9 +54,20 @@ TEST_F(ServerAddressTest, TakesBaseUrlsApart) {
   EXPECT_EQ(HostPort(t), "[::1]:80");
 }
 
+TEST_F(ServerAddressTest, HttpsUrlsAreTlsOnPort443) {
+  HttpTarget t = Parse("https://notify.example.org/base/");
+  EXPECT_TRUE(t.tls);
+  EXPECT_EQ(t.port, "443");
+  EXPECT_EQ(t.authority, "notify.example.org");
+  EXPECT_EQ(t.path_prefix, "/base");
+  t = Parse("HTTPS://[::1]:8443");
+  EXPECT_TRUE(t.tls);
+  EXPECT_EQ(HostPort(t), "[::1]:8443");
+  EXPECT_FALSE(Parse("http://x").tls);
+}
+
 TEST_F(ServerAddressTest, RefusesWhatItCannotSpeak) {
-  EXPECT_NE(ParseError("https://x").find("https is not supported"), std::string::npos);
-  EXPECT_EQ(ParseError("ftp://x"), "not an http:// URL");
+  EXPECT_EQ(ParseError("ftp://x"), "not an http:// or https:// URL");
   EXPECT_EQ(ParseError("http://"), "no usable host in it");
   EXPECT_EQ(ParseError("http://u@x"), "no usable host in it");
   EXPECT_EQ(ParseError("http://x:99999"), "\"99999\" is not a port number");
@@ -78,7 +89,7 @@ TEST_F(ServerAddressTest, HttpTargetFromOptionThenEnvironment) {
     EXPECT_EQ(t.authority, "o:3");
   }
   EXPECT_FALSE(ResolveHttpTarget(std::string("ftp://x"), &t, &error));
-  EXPECT_EQ(error, "bad server URL \"ftp://x\" (from --url): not an http:// URL");
+  EXPECT_EQ(error, "bad server URL \"ftp://x\" (from --url): not an http:// or https:// URL");
 }
 
 TEST_F(ServerAddressTest, WsUrlFromBaseUrlOrWsUrlAsItIs) {

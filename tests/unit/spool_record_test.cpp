@@ -122,7 +122,7 @@ TEST(SpoolRecordTest, DamageIsNamed) {
             "\"channel\" is not a channel name");
   EXPECT_EQ(DecodeError(Edited("\"idempotency_key\":\"0", "\"idempotency_key\":\" 0")),
             "\"idempotency_key\" is not a valid key");
-  EXPECT_EQ(DecodeError(Edited("http://127.0.0.1:8080", "https://x")).substr(0, 17),
+  EXPECT_EQ(DecodeError(Edited("http://127.0.0.1:8080", "ftp://x")).substr(0, 17),
             "\"url\" is unusable");
   EXPECT_EQ(DecodeError(Edited("line 1", "line \xFF")),
             "not valid JSON (invalid UTF-8 in a string)");
