@@ -48,8 +48,8 @@ struct RedisScript {
   std::string sha1;  ///< Lower-case hex.
 };
 
-/// Where Redis listens: "HOST:PORT" (a numeric IPv4/IPv6 address or a name
-/// resolved once at start; "[::1]:6379" for IPv6) or "unix:/path".
+/// Where Redis listens: "HOST:PORT" (a numeric IPv4/IPv6 address or a name,
+/// resolved again at each connect; "[::1]:6379" for IPv6) or "unix:/path".
 struct RedisEndpoint {
   std::string host;  ///< Empty for a unix socket.
   uint16_t port = 0;
