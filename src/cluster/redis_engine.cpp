@@ -723,6 +723,10 @@ size_t RedisEngine::RemoteSubscribers(const std::string& channel) const {
   return it == remote_counts_.end() ? 0 : it->second;
 }
 
+std::vector<std::pair<std::string, size_t>> RedisEngine::RemoteCounts() const {
+  return {remote_counts_.begin(), remote_counts_.end()};
+}
+
 size_t RedisEngine::nodes() const { return nodes_; }
 
 RedisEngineStats RedisEngine::stats() const {

@@ -148,6 +148,7 @@ class RedisEngine final : public core::ClusterEngine {
   void Read(const std::string& channel, const std::string& epoch_candidate, uint64_t since,
             size_t limit, core::EngineReadDone done) override;
   size_t RemoteSubscribers(const std::string& channel) const override;
+  std::vector<std::pair<std::string, size_t>> RemoteCounts() const override;
   size_t nodes() const override;
 
   const std::string& node_id() const { return options_.node_id; }

@@ -116,7 +116,7 @@ std::optional<PublishOutcome> Broker::Publish(const std::string& channel, Publis
                                               std::string_view idempotency_key,
                                               const std::function<PublishDone()>& defer) {
   if (engine_ != nullptr) {
-    if (!engine_up_ || !engine_->up()) {
+    if (!engine_->up()) {  // the command connection: a lost subscription repairs itself
       PublishOutcome refused;
       refused.status = PublishOutcome::Status::kUnavailable;
       refused.channel = channel;
@@ -313,7 +313,7 @@ std::optional<ResumeResult> Broker::Resume(const std::string& channel,
   if (engine_ == nullptr) return ResumeFrom(StreamFor(channel), since);
   auto it = streams_.find(channel);
   if (it != streams_.end() && it->second.synced) return ResumeFrom(it->second, since);
-  if (since && !engine_up_) {
+  if (since && !engine_->up()) {
     ResumeResult refused;
     refused.unavailable = true;
     refused.error = "Redis is unavailable: " + engine_->down_reason();
@@ -362,7 +362,7 @@ std::optional<HistoryPage> Broker::Read(const std::string& channel,
   if (engine_ == nullptr) return PageFrom(StreamFor(channel), since, limit);
   auto it = streams_.find(channel);
   if (it != streams_.end() && it->second.synced) return PageFrom(it->second, since, limit);
-  if (!engine_up_) {
+  if (!engine_->up()) {
     HistoryPage refused;
     refused.unavailable = true;
     refused.error = "Redis is unavailable: " + engine_->down_reason();
@@ -519,6 +519,7 @@ void Broker::OnEngineAck(const std::string& channel, const std::string& key, con
     done(outcome);
     return;
   }
+  hub_.CountUndelivered();  // taken here; delivered (and not counted) where it comes back
   AwaitingEcho awaiting{channel, ack.epoch, ack.seq, 0, std::move(outcome), key, std::move(done)};
   auto it = streams_.find(channel);
   if (it == streams_.end() || !it->second.synced || it->second.epoch != ack.epoch) {
@@ -556,7 +557,7 @@ void Broker::OnEntry(const std::string& channel, uint64_t seq, const std::string
   size_t delivered = 0;
   if (std::optional<EntryContent> content = DecodeEntryPayload(payload)) {
     FramePtr frame = FrameOf(channel, stream.epoch, seq, *content);
-    delivered = hub_.Deliver(channel, frame);
+    delivered = hub_.Deliver(channel, frame, /*count_publish=*/false);
     frame->prepared.reset();
     frame->prepared_sse.reset();
     Keep(stream, Kept{seq, content->published_ms, std::move(frame)});
@@ -619,7 +620,7 @@ void Broker::OnSynced(const std::string& channel, EngineSnapshot snapshot) {
         encoder_.EncodeResync(channel, stream.epoch, stream.top,
                               epoch_changed ? "epoch_changed" : "gap"),
         FormatPosition(stream.epoch, stream.top));
-    hub_.Deliver(channel, frame);
+    hub_.Deliver(channel, frame, /*count_publish=*/false);
   }
   std::vector<Stream::Waiter> waiters = std::move(stream.waiters);
   stream.waiters.clear();
@@ -629,7 +630,9 @@ void Broker::OnSynced(const std::string& channel, EngineSnapshot snapshot) {
 void Broker::OnEngineState(bool up, const std::string& why) {
   engine_up_ = up;
   engine_error_ = up ? "" : why;
-  if (up) return;
+  // Only without the command connection is a position unknowable; a lost
+  // subscription alone comes back, and the snapshot with it.
+  if (up || engine_->up()) return;
   // A resume that waits for a snapshot cannot be answered while the engine
   // is down; a plain subscribe waits (it is synced when the engine is back).
   for (auto& [channel, stream] : streams_) {

@@ -149,7 +149,9 @@ class Broker final : public StoreEvents, public EngineEvents {
   /// excludes AttachStore.
   void AttachEngine(ClusterEngine* engine);
   ClusterEngine* engine() const { return engine_; }
-  /// With an engine: whether it is up, and why not.
+  /// With an engine: whether it is up (both of its connections: /health),
+  /// and why not. Publishes and resumes need only its command side
+  /// (engine()->up()).
   bool engine_up() const { return engine_ == nullptr || engine_up_; }
   const std::string& engine_error() const { return engine_error_; }
 

@@ -54,8 +54,8 @@ void Hub::SetName(ClientHandle handle, std::string name) {
   if (ClientInfo* client = FindMutable(handle)) client->name = std::move(name);
 }
 
-size_t Hub::Deliver(const std::string& channel, const FramePtr& frame) {
-  ++totals_.published_total;
+size_t Hub::Deliver(const std::string& channel, const FramePtr& frame, bool count_publish) {
+  if (count_publish) ++totals_.published_total;
   auto it = channels_.find(channel);
   if (it == channels_.end()) return 0;
   size_t delivered = 0;

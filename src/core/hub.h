@@ -89,9 +89,12 @@ class Hub {
   void SetName(ClientHandle handle, std::string name);
 
   /// Hands one published frame to every subscriber of `channel`, in
-  /// subscription order, and counts the publish; returns how many queued it.
-  size_t Deliver(const std::string& channel, const FramePtr& frame);
-  /// Counts a publish that has no subscriber to hand to (nothing encoded).
+  /// subscription order, and counts the publish (unless `count_publish` is
+  /// false: in a cluster a publish is counted by the node that took it, not
+  /// by every node that delivers it); returns how many queued it.
+  size_t Deliver(const std::string& channel, const FramePtr& frame, bool count_publish = true);
+  /// Counts a publish that is not delivered here (no subscriber to hand it
+  /// to, nothing encoded; or, in a cluster, delivered when it comes back).
   void CountUndelivered() { ++totals_.published_total; }
   /// Hands `frame` to one client (a resume's replay); true when it queued it.
   bool DeliverTo(ClientHandle handle, const FramePtr& frame);

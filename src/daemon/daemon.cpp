@@ -55,7 +55,11 @@ void Daemon::Apply(const config::Config& config) {
 }
 
 int Daemon::Run() {
-  OpenHistory();
+  if (config_.cluster_broker == config::ClusterBroker::kRedis) {
+    JoinCluster();
+  } else {
+    OpenHistory();
+  }
   std::string error;
   int inherited_fd = -1;
   int inherited_tls_fd = -1;
@@ -129,6 +133,12 @@ void Daemon::OpenHistory() {
   }
 }
 
+void Daemon::JoinCluster() {
+  cluster_ = std::make_unique<ClusterNode>(io_, config_, clock_, hub_);
+  broker_.AttachEngine(&cluster_->engine());
+  cluster_->Start();
+}
+
 void Daemon::ScheduleSweep() {
   sweep_timer_.expires_after(std::chrono::seconds(1));
   sweep_timer_.async_wait([this](const asio::error_code& ec) {
@@ -174,6 +184,16 @@ void Daemon::Reload() {
       fresh.history_store = config_.history_store;
       fresh.history_path = config_.history_path;
       fresh.history_sync = config_.history_sync;
+    }
+    if (fresh.cluster_broker != config_.cluster_broker ||
+        fresh.cluster_redis != config_.cluster_redis ||
+        fresh.cluster_prefix != config_.cluster_prefix ||
+        fresh.cluster_timeout_s != config_.cluster_timeout_s) {
+      spdlog::warn("[cluster] takes effect at the next restart");
+      fresh.cluster_broker = config_.cluster_broker;
+      fresh.cluster_redis = config_.cluster_redis;
+      fresh.cluster_prefix = config_.cluster_prefix;
+      fresh.cluster_timeout_s = config_.cluster_timeout_s;
     }
     if (fresh.listen_address != config_.listen_address || fresh.port != config_.port) {
       spdlog::warn("the listen address changed; it takes effect at the next restart");
@@ -229,6 +249,7 @@ void Daemon::Stop(int signo) {
   status_timer_.cancel();
   sweep_timer_.cancel();
   server_.Shutdown(static_cast<int64_t>(config_.shutdown_timeout_s * 1000), [this] {
+    if (cluster_) cluster_->Stop();
     watchdog_timer_.cancel();
     signals_.cancel();
     io_.stop();
@@ -259,6 +280,7 @@ std::string Daemon::StatusLine() const {
                      std::to_string(s.channels) + " channels, " +
                      std::to_string(s.published_total) + " published";
   if (!broker_.store_ok()) line += "; history store failing: " + broker_.store_error();
+  if (!broker_.engine_up()) line += "; Redis unavailable: " + broker_.engine_error();
   return line;
 }
 
@@ -275,6 +297,10 @@ protocol::StatsExtra Daemon::StatsExtra() const {
     if (store_) extra.history_file_bytes = store_->FileBytes();
   }
   if (!broker_.store_ok()) extra.history_error = broker_.store_error();
+  if (cluster_) {
+    extra.history_store = "redis";
+    cluster_->Fill(&extra);
+  }
   extra.version = NOTIFYD_VERSION;
   return extra;
 }

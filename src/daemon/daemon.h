@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/history_store.h"
 #include "core/hub.h"
+#include "daemon/cluster_node.h"
 #include "http/api.h"
 #include "protocol/messages.h"
 #include "systemd/notifier.h"
@@ -54,6 +55,9 @@ class Daemon {
   void Stop(int signo);
   /// Opens the [history] store (sqlite) and loads it into the broker.
   void OpenHistory();
+  /// Joins the cluster ([cluster] broker = "redis"): the broker publishes
+  /// through Redis from now on.
+  void JoinCluster();
   void ScheduleStatus();
   void ScheduleSweep();
   void ScheduleWatchdog(std::chrono::microseconds interval);
@@ -81,6 +85,7 @@ class Daemon {
   asio::steady_timer watchdog_timer_;
   asio::steady_timer sweep_timer_;
   std::unique_ptr<core::HistoryStore> store_;  ///< [history] store = "sqlite".
+  std::unique_ptr<ClusterNode> cluster_;       ///< [cluster] broker = "redis".
   bool stopping_ = false;
 };
 

@@ -229,6 +229,7 @@ TEST_F(BrokerClusterTest, AResumeWaitingWhenTheEngineGoesDownIsToldSo) {
   FakeSubscriber a;
   Subscribe(Connect(&a), "news", Position{"EEEEEEEEEEEE", 3});
   EXPECT_TRUE(resumed_.empty());
+  engine_.is_up = false;
   broker_.OnEngineState(false, "connection lost");
   ASSERT_EQ(resumed_.size(), 1u);
   EXPECT_TRUE(resumed_[0].unavailable);
@@ -367,7 +368,22 @@ TEST_F(BrokerClusterTest, PollingFromAnOldEpochGetsWhatIsKeptFromTheOldest) {
   EXPECT_EQ(pages[0].messages.size(), 2u);
 }
 
+TEST_F(BrokerClusterTest, OnlyTheSubscriptionLostPublishesGoOnAndResumesWait) {
+  broker_.OnEngineState(false, "the subscription was lost");  // commands still up
+  EXPECT_FALSE(broker_.engine_up());
+  EXPECT_FALSE(Publish("news").has_value());
+  EXPECT_EQ(engine_.published.size(), 1u);
+  FakeSubscriber sub;
+  Subscribe(Connect(&sub), "news", Position{"EEEEEEEEEEEE", 0});
+  EXPECT_TRUE(resumed_.empty());  // waits for the snapshot
+  broker_.OnEngineState(true, "");
+  broker_.OnSynced("news", Snapshot("EEEEEEEEEEEE", 1, 1));
+  ASSERT_EQ(resumed_.size(), 1u);
+  EXPECT_TRUE(resumed_[0].recovery.recovered);
+}
+
 TEST_F(BrokerClusterTest, PollingWhileDownIs503) {
+  engine_.is_up = false;
   broker_.OnEngineState(false, "connection refused");
   std::optional<HistoryPage> page =
       broker_.Read("news", std::nullopt, 10, []() -> HistoryPageDone { return nullptr; });
