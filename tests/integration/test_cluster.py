@@ -87,6 +87,7 @@ class ClusterTestCase(unittest.IsolatedAsyncioTestCase):
 
     timeout = 1.0
     through_proxy = False
+    node_env = None
 
     async def asyncSetUp(self):
         asyncio.get_running_loop().slow_callback_duration = 30
@@ -107,7 +108,7 @@ class ClusterTestCase(unittest.IsolatedAsyncioTestCase):
         self.wait_cluster_up([self.a, self.b], nodes=2)
 
     def node(self):
-        d = Daemon(self.config, start=False)
+        d = Daemon(self.config, env=self.node_env, start=False)
         self.addCleanup(d.cleanup)
         d.start()
         return d
@@ -322,6 +323,7 @@ class RedisLost(ClusterTestCase):
 
 class RedisSlow(ClusterTestCase):
     timeout = 0.3
+    node_env = {"WATCHDOG_USEC": "400000"}  # WATCHDOG=1 every 200 ms from the loop
 
     async def test_a_slow_redis_never_stalls_the_loop(self):
         client, _ = await self.subscribe(self.a, "slow")
@@ -329,6 +331,7 @@ class RedisSlow(ClusterTestCase):
         sleeper = asyncio.create_task(asyncio.to_thread(
             resp, self.redis.port, "DEBUG", "SLEEP", "2", timeout=10))
         await asyncio.sleep(0.1)  # let the sleep start
+        watchdog_before = sum(m == "WATCHDOG=1" for m in self.a.notify_messages())
         started = time.monotonic()
         status, _h, body = await asyncio.to_thread(publish, self.a, "slow", "late")
         self.assertEqual(status, 503, body)
@@ -340,6 +343,9 @@ class RedisSlow(ClusterTestCase):
             self.assertEqual(pong["type"], "pong")
             self.assertLess(time.monotonic() - t0, 0.25)
         await sleeper
+        # The watchdog was fed from the loop all through Redis's sleep.
+        fed = sum(m == "WATCHDOG=1" for m in self.a.notify_messages()) - watchdog_before
+        self.assertGreaterEqual(fed, 5, "WATCHDOG=1 while Redis slept (1.9 s)")
         self.wait_cluster_up([self.a, self.b])
         reply = publish_ok(self.a, "slow", "after")
         got = await notifications(client, 1, timeout=10)
