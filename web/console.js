@@ -261,6 +261,12 @@ function showStats(stats) {
       `${formatNumber(h.channels)} channels; resumes ${formatNumber(h.resumesRecovered)} ` +
       `recovered, ${formatNumber(h.resumesNotRecovered)} not`;
   }
+  const c = stats.cluster;
+  if (c && c.broker === "redis") {
+    const state = c.state === "up" ? "up" : `down (${c.error ?? "?"})`;
+    $("server").textContent +=
+      `; cluster: Redis ${state}, ${formatNumber(c.nodes)} node${c.nodes === 1 ? "" : "s"}`;
+  }
 }
 
 function showChannels(reply) {
