@@ -14,7 +14,7 @@
 // it is lost), the command connection dropped (its pending replies fail), a
 // channel's data lost in Redis (a new epoch), attach and detach at any time.
 #include <cstdint>
-#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <random>
@@ -391,9 +391,14 @@ Totals RunOnce(uint32_t seed, int steps) {
   return Totals{checker.entries, checker.syncs, engine.stats()};
 }
 
+// NOTIFYD_SIM_SEEDS=N runs seeds 1..N instead of 1..60 (a longer hunt; the
+// totals below are checked for the default only).
 TEST(RedisEngineSimTest, TheContractHoldsUnderRandomFaults) {
+  const char* env = std::getenv("NOTIFYD_SIM_SEEDS");
+  const uint32_t seeds =
+      env != nullptr ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : 60;
   Totals all;
-  for (uint32_t seed = 1; seed <= 150 && !::testing::Test::HasFailure(); ++seed) {
+  for (uint32_t seed = 1; seed <= seeds && !::testing::Test::HasFailure(); ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     const Totals run = RunOnce(seed, 1500);
     all.entries += run.entries;
@@ -404,22 +409,14 @@ TEST(RedisEngineSimTest, TheContractHoldsUnderRandomFaults) {
     all.stats.pubsub_reconnects += run.stats.pubsub_reconnects;
     all.stats.reads_failed += run.stats.reads_failed;
   }
-  // The runs went where they were meant to.
-  EXPECT_GT(all.entries, 10000u);
-  EXPECT_GT(all.stats.repairs, 100u);
+  // The runs went where they were meant to (about half of what seeds 1..60 give).
+  if (seeds != 60) return;
+  EXPECT_GT(all.entries, 3000u);
+  EXPECT_GT(all.stats.repairs, 200u);
   EXPECT_GT(all.stats.resyncs, 100u);
-  EXPECT_GT(all.stats.pubsub_reconnects, 100u);
-  EXPECT_GT(all.stats.reads_failed, 10u);
+  EXPECT_GT(all.stats.pubsub_reconnects, 300u);
+  EXPECT_GT(all.stats.reads_failed, 200u);
   EXPECT_GT(all.stats.probes_failed, 0u);
-  std::printf(
-      "entries %llu, snapshots %llu, repairs %llu, resyncs %llu, probes failed %llu, "
-      "reconnects %llu, reads failed %llu\n",
-      static_cast<unsigned long long>(all.entries), static_cast<unsigned long long>(all.syncs),
-      static_cast<unsigned long long>(all.stats.repairs),
-      static_cast<unsigned long long>(all.stats.resyncs),
-      static_cast<unsigned long long>(all.stats.probes_failed),
-      static_cast<unsigned long long>(all.stats.pubsub_reconnects),
-      static_cast<unsigned long long>(all.stats.reads_failed));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Redis replies built in one line (Int(1), Array({Str("a")})), for the tests of the Redis engine (what
-// cluster/redis.h's connections hand their callbacks).
+// Redis replies built in one line (Int(1), Array({Str("a")})), for the tests of the Redis engine
+// (what cluster/redis.h's connections hand their callbacks).
 #pragma once
 
 #include <string>
