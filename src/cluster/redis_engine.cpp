@@ -253,8 +253,9 @@ void RedisEngine::OnPubSubUp() {
   ReportState();
 }
 
-// Whatever was published while the connection was down was lost on the way:
-// each synced channel catches up from the stream once it is subscribed again.
+// Whatever is published until the channels are subscribed again is lost on
+// the way: OnPubSubSubscribed has each synced channel catch up from the
+// stream, and a read out now is followed by one (it is not `current`).
 void RedisEngine::OnPubSubDown(const std::string& why) {
   pubsub_up_ = false;
   ++pubsub_session_;
@@ -262,10 +263,7 @@ void RedisEngine::OnPubSubDown(const std::string& why) {
   probe_subscribed_ = false;
   probe_pending_ = 0;
   pending_acks_.clear();
-  for (auto& [name, channel] : channels_) {
-    channel.subscribed = false;
-    if (channel.synced) channel.want_catch_up = true;
-  }
+  for (auto& [name, channel] : channels_) channel.subscribed = false;
   ReportState();
 }
 

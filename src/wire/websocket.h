@@ -38,8 +38,7 @@ bool IsValidWebSocketKey(std::string_view key);
 /// The Sec-WebSocket-Accept value for `key`: base64(SHA-1(key + GUID)).
 std::string WebSocketAccept(std::string_view key);
 
-/// SHA-1 (FIPS 180-4) of `data`: for the handshake, and to name Redis scripts
-/// (EVALSHA), never for security.
+/// SHA-1 (FIPS 180-4) of `data`: for the handshake, and to name Redis scripts.
 std::string Sha1(std::string_view data);  // 20 raw bytes
 /// Standard base64 with padding.
 std::string Base64Encode(std::string_view data);

@@ -15,6 +15,7 @@
 #include "cluster/redis_scripts.h"
 #include "core/history.h"
 #include "support/fakes.h"
+#include "support/redis_replies.h"
 
 namespace notifyd::cluster {
 namespace {
@@ -22,37 +23,9 @@ namespace {
 using core::EngineAck;
 using core::EngineSnapshot;
 using testing_support::FakeClock;
-using Type = RedisReply::Type;
+using namespace testing_support::redis_replies;  // NOLINT: Int, Str, Error, Array
 
 // --- replies ------------------------------------------------------------------------
-
-RedisReply Int(long long value) {
-  RedisReply reply;
-  reply.type = Type::kInteger;
-  reply.integer = value;
-  return reply;
-}
-
-RedisReply Str(std::string text) {
-  RedisReply reply;
-  reply.type = Type::kString;
-  reply.str = std::move(text);
-  return reply;
-}
-
-RedisReply Error(std::string text) {
-  RedisReply reply;
-  reply.type = Type::kError;
-  reply.str = std::move(text);
-  return reply;
-}
-
-RedisReply Array(std::vector<RedisReply> elements) {
-  RedisReply reply;
-  reply.type = Type::kArray;
-  reply.elements = std::move(elements);
-  return reply;
-}
 
 /// read.lua's answer; entries are seqs with payload "p<seq>".
 RedisReply ReadReply(const std::string& epoch, long long top, long long first_kept,
