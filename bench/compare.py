@@ -12,6 +12,12 @@ on the same server, as a cross-check of notifyd-bench's own client.
 
     bench/compare.py --build build            # full run, ~12 minutes
     bench/compare.py --build build --quick    # ~1.5 minutes, for CI
+    bench/compare.py --build build --tls      # the TLS rows instead, ~10 minutes
+
+With --tls both servers get a second, TLS listener with the same certificate
+(ECDSA P-256, made here with the openssl command) and the subscribers of every
+scenario connect there (notifyd-bench --tls-port); publishes stay on the plain
+port, as a backend's would inside the machine.
 """
 
 import argparse
@@ -49,6 +55,12 @@ max_body_bytes = 65536
 level = "warn"
 """
 
+NOTIFYD_TLS_CONF = """[tls]
+port = {tls_port}
+certificate = "{cert}"
+key = "{key}"
+"""
+
 # One nginx worker: notifyd runs one event loop, so both servers get one core
 # for their work and the load generator the other. worker_connections is above
 # the fd limit because Nchan uses more nginx connection slots than sockets
@@ -77,7 +89,7 @@ http {{
   scgi_temp_path {dir}/tmp/scgi;
   server {{
     listen 127.0.0.1:{port} backlog=4096;
-    location ~ ^/sub/([\\w.:@-]+)$ {{
+{tls}    location ~ ^/sub/([\\w.:@-]+)$ {{
       nchan_subscriber websocket;
       nchan_channel_id $1;
       nchan_subscriber_first_message newest;
@@ -91,7 +103,32 @@ http {{
 }}
 """
 
+# nginx's TLS as its documentation and Mozilla's "intermediate" profile set
+# it up, with what matches notifyd: TLS 1.2 and 1.3, OpenSSL's ciphers,
+# resumption by tickets with no per-session cache (notifyd keeps none
+# either), HTTP/1.1 only. nginx releases OpenSSL's buffers of idle
+# connections itself (SSL_MODE_RELEASE_BUFFERS), as notifyd does.
+NGINX_TLS = """    listen 127.0.0.1:{tls_port} ssl backlog=4096;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off;
+    ssl_session_tickets on;
+"""
+
 NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+
+
+def make_certificate(workdir):
+    """A self-signed ECDSA P-256 certificate for localhost (the kind certbot
+    issues by default since 2.0); returns (cert, key) paths."""
+    cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
 
 
 def log(*a):
@@ -122,10 +159,13 @@ def port_free(port):
 class Server:
     """A notifyd or Nchan process we started (and stop: only by its pid)."""
 
-    def __init__(self, kind, args, workdir, port, wrapper=None):
+    def __init__(self, kind, args, workdir, port, wrapper=None, tls=None):
         self.kind, self.args, self.dir, self.port = kind, args, workdir, port
         self.wrapper = wrapper or []
         self.proc = None
+        # tls: (cert, key) to serve TLS on port + 1 as well
+        self.tls = tls
+        self.tls_port = port + 1 if tls else 0
 
     def start(self):
         if not port_free(self.port):
@@ -137,16 +177,22 @@ class Server:
             conf = os.path.join(d, "notifyd.toml")
             with open(conf, "w") as f:
                 f.write(NOTIFYD_CONF.format(port=self.port))
+                if self.tls:
+                    f.write(NOTIFYD_TLS_CONF.format(tls_port=self.tls_port, cert=self.tls[0],
+                                                    key=self.tls[1]))
             cmd = [self.args.notifyd, "--config", conf]
         else:
             conf = os.path.join(d, "nginx.conf")
             with open(conf, "w") as f:
+                tls = NGINX_TLS.format(tls_port=self.tls_port, cert=self.tls[0],
+                                       key=self.tls[1]) if self.tls else ""
                 f.write(NGINX_CONF.format(module=NCHAN_MODULE, dir=d, port=self.port,
-                                          master="off" if self.wrapper else "on"))
+                                          master="off" if self.wrapper else "on", tls=tls))
             cmd = [self.args.nginx, "-p", d, "-c", conf]
         self.proc = subprocess.Popen(self.wrapper + cmd, stdout=logf, stderr=logf,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
-        if not wait_port(self.port, 120 if self.wrapper else 15):
+        if not all(wait_port(p, 120 if self.wrapper else 15)
+                   for p in (self.port, self.tls_port) if p):
             self.stop()
             raise SystemExit(f"{self.kind} did not start; see {d}/server.log")
         time.sleep(0.3 if not self.wrapper else 2)
@@ -170,7 +216,9 @@ class Server:
             time.sleep(0.1)
 
 
-def run_bench(args, kind, port, pid, scenario, extra):
+def run_bench(args, kind, port, pid, scenario, extra, tls_port=0):
+    if tls_port:
+        extra = ["--tls-port", str(tls_port)] + extra
     cmd = [args.bench, "--target", kind, "--port", str(port), "--pid", str(pid), scenario] + extra
     log("  $", " ".join(cmd[0:1] + ["--target", kind, "..."] + [scenario] + extra))
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -250,6 +298,29 @@ def plan(quick):
     return p
 
 
+def plan_tls(quick):
+    """The TLS rows (issue 13): every subscriber over TLS. Handshakes/s are
+    those of the idle row: N clients, 200 handshakes in flight, each a full
+    TLS handshake and then the WebSocket upgrade."""
+    cpu = [("cpu_s_per_M", "server CPU s per 1M deliveries", "low"),
+           ("cpu_ksoftirqd_s_per_M", "server + ksoftirqd CPU s per 1M deliveries", "low")]
+    lat = [("lat_p50_ms", "p50 latency ms", "low"), ("lat_p99_ms", "p99 latency ms", "low")]
+    loss = [("loss", "lost notifications", "low")]
+    n = 1000 if quick else 10000
+    p = [(f"tls idle {n}", "idle", ["--conns", str(n), "--channels", "100"],
+          [("rss_per_conn_kb", "server RSS per connection KB", "low"),
+           ("conns_per_s", "TLS handshakes + upgrades per s", "high"),
+           ("cpu_per_conn_us", "server CPU us per connection established", "low")])]
+    p.append((f"tls fanout {n}x5/s", "fanout",
+              ["--subs", str(n), "--rate", "5", "--duration", "3" if quick else "10"],
+              cpu + lat + [("deliveries_per_s", "deliveries/s", "high")] + loss))
+    p.append((f"tls saturate {n}x100", "fanout",
+              ["--subs", str(n), "--saturate", "--publishes", "20" if quick else "100"],
+              [("deliveries_per_s", "deliveries/s", "high")] + cpu +
+              [("lat_p99_ms", "p99 latency ms", "low")] + loss))
+    return p
+
+
 def median(xs):
     xs = [x for x in xs if isinstance(x, (int, float))]
     return statistics.median(xs) if xs else None
@@ -270,6 +341,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build"),
                     help="CMake build dir holding notifyd and bench/notifyd-bench")
     ap.add_argument("--quick", action="store_true", help="small sizes, one repetition (<2 min)")
+    ap.add_argument("--tls", action="store_true",
+                    help="the TLS rows: subscribers over TLS to both servers")
     ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 1)")
     ap.add_argument("--only", default="", help="comma-separated scenario key prefixes")
     ap.add_argument("--out", default=None, help="results directory (default: a new temp dir)")
@@ -289,9 +362,10 @@ def main():
     out = args.out or tempfile.mkdtemp(prefix="notifyd-bench-")
     os.makedirs(out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="notifyd-bench-run-")
-    servers = {"notifyd": Server("notifyd", args, work, args.port_base),
-               "nchan": Server("nchan", args, work, args.port_base + 100)}
-    steps = [s for s in plan(args.quick)
+    tls = make_certificate(work) if args.tls else None
+    servers = {"notifyd": Server("notifyd", args, work, args.port_base, tls=tls),
+               "nchan": Server("nchan", args, work, args.port_base + 100, tls=tls)}
+    steps = [s for s in (plan_tls(args.quick) if args.tls else plan(args.quick))
              if not args.only or any(s[0].startswith(o) for o in args.only.split(","))]
     raw = {}
     t_start = time.time()
@@ -305,7 +379,7 @@ def main():
                     srv = servers[kind]
                     pid = srv.start()
                     try:
-                        r = run_bench(args, kind, srv.port, pid, scen, extra)
+                        r = run_bench(args, kind, srv.port, pid, scen, extra, srv.tls_port)
                         if args.wrk and key == "publish keep-alive 0 subs":
                             r["wrk_publishes_per_s"] = run_wrk(args, kind, srv.port,
                                                                extra[extra.index("--duration") + 1])
@@ -344,6 +418,15 @@ def main():
         checks.append(f"- {'PASS' if ok(n, c) else 'FAIL'} {name}: notifyd {fmt(n)}, Nchan {fmt(c)}"
                       + (f", ratio {fmt(n / c)}" if c else ""))
 
+    # Issue 13: over TLS.
+    for name, key, field, factor in (
+            ("CPU per delivery at 10,000 subscribers", "tls fanout 10000x5/s", "cpu_s_per_M", 0.6),
+            ("same, counting ksoftirqd", "tls fanout 10000x5/s", "cpu_ksoftirqd_s_per_M", 0.6),
+            ("CPU per delivery, saturation at 10,000 subscribers", "tls saturate 10000x100",
+             "cpu_s_per_M", 0.6),
+            ("RSS per idle client at 10,000", "tls idle 10000", "rss_per_conn_kb", 0.5)):
+        check(f"TLS: {name} <= {factor}x Nchan", get(key, field, "notifyd"), get(key, field, "nchan"),
+              lambda n, c, f=factor: n <= f * c)
     check("CPU per delivery at 10,000 subscribers <= 0.5x Nchan",
           get("fanout 10000x5/s", "cpu_s_per_M", "notifyd"),
           get("fanout 10000x5/s", "cpu_s_per_M", "nchan"), lambda n, c: n <= 0.5 * c)
@@ -377,7 +460,7 @@ def main():
             if n is not None:
                 checks.append(f"- {'PASS' if abs(n) <= 5 else 'FAIL'} churn RSS within 5 % of round 2: "
                               f"notifyd {fmt(n)} %, Nchan {fmt(c)} %")
-    print("\nTargets (issues 5 and 9):")
+    print("\nTargets (issues 5, 9 and 13):")
     print("\n".join(checks))
     print(f"\n{reps} repetition(s), {elapsed:.0f} s; raw results in {out}/results.json")
 
@@ -386,7 +469,7 @@ def main():
         json.dump({"reps": reps, "quick": args.quick, "elapsed_s": elapsed,
                    "uname": os.uname().release, "nproc": os.cpu_count(), "runs": raw}, f, indent=1)
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(table + "\n\nTargets (issues 5 and 9):\n" + "\n".join(checks) + "\n")
+        f.write(table + "\n\nTargets (issues 5, 9 and 13):\n" + "\n".join(checks) + "\n")
     with open(os.path.join(out, "fanout.dat"), "w") as f:
         f.write("# subs  notifyd: p50 p99 max cpu_s_per_M   nchan: p50 p99 max cpu_s_per_M\n")
         for key, scen, extra, _ in steps:

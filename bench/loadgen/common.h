@@ -23,6 +23,9 @@ struct Target {
   bool nchan = false;
   std::string host = "127.0.0.1";
   int port = 0;
+  /// Subscribers connect here over TLS when > 0; publishes stay on `port`.
+  int tls_port = 0;
+  int SubPort() const { return tls_port > 0 ? tls_port : port; }
   std::string SubPath(const std::string& ch) const { return nchan ? "/sub/" + ch : "/ws"; }
   std::string PubPath(const std::string& ch) const {
     return nchan ? "/pub/" + ch : "/api/notify/" + ch;

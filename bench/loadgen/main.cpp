@@ -46,6 +46,7 @@ const char kUsage[] =
     "           S subscribers keep their positions; prints 'PHASE restart' and reads the\n"
     "           restarted server's pid from stdin; publishes MISSED per channel; all\n"
     "           reconnect at once (0: no cap on handshakes in flight) with since\n"
+    "         --tls-port N  subscribers connect over TLS to port N (publishes stay on --port)\n"
     "options: --workers W  --payload BYTES (body size, default 100)  --host 127.0.0.1\n"
     "         --hook-before CMD  --hook-after CMD  (run by sh around the measured publishes)\n";
 
@@ -84,6 +85,8 @@ Args Parse(int argc, char** argv) {
       a.target.nchan = t == "nchan";
     } else if (k == "--port") {
       a.target.port = atoi(val().c_str());
+    } else if (k == "--tls-port") {
+      a.target.tls_port = atoi(val().c_str());
     } else if (k == "--host") {
       a.target.host = val();
     } else if (k == "--pid") {
@@ -675,6 +678,7 @@ int main(int argc, char** argv) {
   Out o;
   o.S("scenario", a.scenario);
   o.S("target", a.target.nchan ? "nchan" : "notifyd");
+  o.N("tls", a.target.tls_port > 0 ? 1 : 0);
   int rc;
   if (a.scenario == "idle") {
     rc = Idle(a, o);

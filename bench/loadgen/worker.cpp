@@ -2,6 +2,8 @@
 // epoll loop. Minimal RFC 6455 client: fixed handshake, unmasked server
 // frames parsed in place, masked client frames. The hot path (a notification)
 // is one memmem for the body marker and two fixed-width integer scans: no JSON.
+// With Target::tls_port the connections are TLS (OpenSSL on the socket, no
+// certificate check: loopback only), the rest unchanged above the record layer.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,9 @@
 #include <string>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "common.h"
 
 namespace bench {
@@ -27,6 +32,7 @@ namespace {
 enum State : uint8_t {
   kIdle,
   kConnecting,
+  kTlsHandshake,
   kHandshake,
   kWaitWelcome,
   kWaitSubscribed,
@@ -39,6 +45,7 @@ enum State : uint8_t {
 
 struct Conn {
   int fd = -1;
+  SSL* ssl = nullptr;  // TLS only
   State st = kIdle;
   uint8_t retries = 0;
   bool got_close = false;
@@ -98,13 +105,16 @@ class Worker {
   Worker(const WorkerConfig& cfg, int ctl) : cfg_(cfg), ctl_(ctl), conns_(cfg.count), buf_(1 << 16) {
     for (uint32_t i = 0; i < cfg_.count; ++i) conns_[i].idx = cfg_.first + i;
     addr_.sin_family = AF_INET;
-    addr_.sin_port = htons(static_cast<uint16_t>(cfg_.target.port));
+    addr_.sin_port = htons(static_cast<uint16_t>(cfg_.target.SubPort()));
     inet_pton(AF_INET, cfg_.target.host.c_str(), &addr_.sin_addr);
   }
+
+  ~Worker() { SSL_CTX_free(tls_); }
 
   int Run() {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0) return 1;
+    if (cfg_.target.tls_port > 0 && !MakeTlsContext()) return 1;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u32 = kCtlTag;
@@ -207,10 +217,76 @@ class Worker {
     return rep;
   }
 
+  // ---- TLS -------------------------------------------------------------------
+  // A client as a browser's: TLS 1.2 or 1.3 with OpenSSL's defaults, ALPN
+  // http/1.1, a full handshake every time (no session kept for resumption),
+  // buffers released while idle so that 10,000 clients fit in the worker.
+  bool MakeTlsContext() {
+    tls_ = SSL_CTX_new(TLS_client_method());
+    if (tls_ == nullptr) return false;
+    SSL_CTX_set_min_proto_version(tls_, TLS1_2_VERSION);
+    SSL_CTX_set_verify(tls_, SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_session_cache_mode(tls_, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_mode(tls_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(tls_, kAlpn, sizeof kAlpn);
+    return true;
+  }
+
+  void StartTls(Conn& c) {
+    c.ssl = SSL_new(tls_);
+    if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.fd) != 1) return Fail(c, true);
+    SSL_set_tlsext_host_name(c.ssl, "localhost");
+    SSL_set_connect_state(c.ssl);
+    c.st = kTlsHandshake;
+    StepTls(c);
+  }
+
+  void StepTls(Conn& c) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(c.ssl);
+    if (r == 1) return OnConnected(c);
+    int e = SSL_get_error(c.ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) Fail(c, true);
+  }
+
+  /// read(2) or SSL_read: > 0 bytes, 0 at EOF, -1 with errno (EAGAIN: later).
+  ssize_t Receive(Conn& c, char* p, size_t n) {
+    if (c.ssl == nullptr) return read(c.fd, p, n);
+    ERR_clear_error();
+    int r = SSL_read(c.ssl, p, static_cast<int>(n));
+    if (r > 0) return r;
+    return TlsResult(c, r);
+  }
+
+  /// send(2) or SSL_write (partial writes allowed), as Receive.
+  ssize_t Send(Conn& c, const char* p, size_t n) {
+    if (c.ssl == nullptr) return send(c.fd, p, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int r = SSL_write(c.ssl, p, static_cast<int>(std::min<size_t>(n, 1 << 20)));
+    if (r > 0) return r;
+    return TlsResult(c, r);
+  }
+
+  ssize_t TlsResult(Conn& c, int r) {
+    int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EIO;
+    return -1;
+  }
+
+  void Disconnect(Conn& c) {
+    SSL_free(c.ssl);  // no close_notify: the socket closes (or resets) anyway
+    c.ssl = nullptr;
+    if (c.fd >= 0) close(c.fd);
+    c.fd = -1;
+  }
+
   // ---- open ------------------------------------------------------------------
   void BeginOpen() {
     for (auto& cn : conns_) {
-      if (cn.fd >= 0) close(cn.fd);
+      Disconnect(cn);
       uint32_t idx = cn.idx;
       cn = Conn();
       cn.idx = idx;
@@ -259,8 +335,7 @@ class Worker {
   void Gone(Conn& c) {
     if (c.st == kGone) return;
     if (c.fd >= 0) {
-      close(c.fd);
-      c.fd = -1;
+      Disconnect(c);
     }
     if (ready_ > 0) --ready_;
     c.st = kGone;
@@ -295,6 +370,7 @@ class Worker {
     Conn& c = conns_[i];
     c.in.clear();
     c.out.clear();
+    Disconnect(c);
     c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     ++inflight_;
     if (c.fd < 0) {
@@ -315,7 +391,7 @@ class Worker {
   void OnConnected(Conn& c) {
     const std::string ch = cfg_.prefix + std::to_string(c.idx % cfg_.channels);
     c.out = "GET " + cfg_.target.SubPath(ch) + " HTTP/1.1\r\nHost: " + cfg_.target.host + ":" +
-            std::to_string(cfg_.target.port) +
+            std::to_string(cfg_.target.SubPort()) +
             "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     c.st = kHandshake;
@@ -333,8 +409,7 @@ class Worker {
     if (cfg_.resume && c.st == kReady) return Gone(c);
     bool was_opening = c.st != kReady && c.st != kClosing && c.st != kDone && c.st != kFailed;
     if (c.fd >= 0) {
-      close(c.fd);
-      c.fd = -1;
+      Disconnect(c);
     }
     if (c.st == kClosing) {  // the server dropped it during our close: still closed
       c.st = kDone;
@@ -375,8 +450,7 @@ class Worker {
   void Abort(Conn& c) {
     linger lg{1, 0};  // RST, no FIN: the abrupt half
     setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    close(c.fd);
-    c.fd = -1;
+    Disconnect(c);
     c.st = kDone;
   }
 
@@ -413,8 +487,15 @@ class Worker {
         Fail(c, true);
         return;
       }
-      OnConnected(c);
+      if (tls_ != nullptr) {
+        StartTls(c);
+      } else {
+        OnConnected(c);
+      }
       if (c.fd < 0) return;
+    } else if (c.st == kTlsHandshake) {
+      StepTls(c);
+      if (c.fd < 0 || c.st == kTlsHandshake) return;
     }
     if (events & EPOLLOUT) {
       Flush(c);
@@ -426,7 +507,7 @@ class Worker {
   void ReadAll(Conn& c) {
     // Bounded: edge-triggered, read until EAGAIN, at most 64 reads per event.
     for (int k = 0; k < 64 && c.fd >= 0; ++k) {
-      ssize_t n = read(c.fd, buf_.data(), buf_.size());
+      ssize_t n = Receive(c, buf_.data(), buf_.size());
       if (n > 0) {
         Feed(c, buf_.data(), static_cast<size_t>(n));
         continue;
@@ -436,8 +517,7 @@ class Worker {
       // EOF or error.
       if (c.st == kClosing) {
         if (c.got_close) ++closed_clean_;
-        close(c.fd);
-        c.fd = -1;
+        Disconnect(c);
         c.st = kDone;
       } else {
         if (c.st == kReady && !cfg_.resume) ++protocol_errors_;  // the server dropped a subscriber
@@ -648,7 +728,7 @@ class Worker {
   void Flush(Conn& c) {
     // Bounded by the size of c.out: each send takes > 0 bytes or stops.
     while (!c.out.empty() && c.fd >= 0) {
-      ssize_t n = send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+      ssize_t n = Send(c, c.out.data(), c.out.size());
       if (n > 0) {
         c.out.erase(0, static_cast<size_t>(n));
         continue;
@@ -656,8 +736,7 @@ class Worker {
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
       if (n < 0 && errno == EINTR) continue;
       if (c.st == kClosing) {
-        close(c.fd);
-        c.fd = -1;
+        Disconnect(c);
         c.st = kDone;
       } else {
         Fail(c, true);
@@ -669,6 +748,7 @@ class Worker {
   WorkerConfig cfg_;
   int ctl_;
   int ep_ = -1;
+  SSL_CTX* tls_ = nullptr;
   sockaddr_in addr_{};
   std::vector<Conn> conns_;
   std::vector<char> buf_;

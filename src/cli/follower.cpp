@@ -66,8 +66,9 @@ int Follower::Run() {
 }
 
 bool Follower::Setup(std::string* error) {
-  if (!InitWsClient(&client_, &io_, kCloseHandshakeMs, error)) return false;
-  client_.set_open_handshake_timeout(kOpenHandshakeMs);
+  if (!client_.Init(&io_, settings_.ws_url, kOpenHandshakeMs, kCloseHandshakeMs, error)) {
+    return false;
+  }
   client_.set_open_handler([this](websocketpp::connection_hdl hdl) { OnOpen(hdl); });
   client_.set_message_handler(
       [this](websocketpp::connection_hdl hdl, WsClient::message_ptr msg) { OnMessage(hdl, msg); });
@@ -82,16 +83,12 @@ bool Follower::Setup(std::string* error) {
 }
 
 void Follower::Connect() {
-  websocketpp::lib::error_code ec;
-  WsClient::connection_ptr con = client_.get_connection(settings_.ws_url, ec);
-  if (ec) {
-    Status("cannot connect to " + settings_.ws_url + ": " + ec.message());
+  std::string error;
+  drop_reason_.clear();
+  if (!client_.Connect(settings_.token ? &*settings_.token : nullptr, &hdl_, &error)) {
+    Status("cannot connect to " + settings_.ws_url + ": " + error);
     return Stop(kExitUsage);
   }
-  if (settings_.token) con->append_header("Authorization", "Bearer " + *settings_.token);
-  hdl_ = con->get_handle();
-  drop_reason_.clear();
-  client_.connect(con);
 }
 
 bool Follower::IsCurrent(websocketpp::connection_hdl hdl) const {
@@ -165,7 +162,7 @@ void Follower::HandleError(const StreamMessage& message) {
 
 void Follower::Send(const std::string& frame) {
   websocketpp::lib::error_code ec;
-  client_.send(hdl_, frame, websocketpp::frame::opcode::text, ec);
+  client_.Send(hdl_, frame, ec);
   // A failed send means a connection on its way down: its close handler
   // follows and reconnects.
 }
@@ -204,7 +201,7 @@ void Follower::Drop(const std::string& why) {
   drop_reason_ = why;
   liveness_timer_.cancel();
   websocketpp::lib::error_code ec;
-  client_.close(hdl_, websocketpp::close::status::going_away, "", ec);
+  client_.Close(hdl_, websocketpp::close::status::going_away, ec);
   if (ec) ScheduleReconnect(why);  // not open after all: nothing will call back
 }
 
@@ -215,15 +212,14 @@ void Follower::OnClose(websocketpp::connection_hdl hdl) {
   if (stopping_) return io_.stop();
   std::string what = drop_reason_;
   if (what.empty()) {
-    websocketpp::lib::error_code ec;
-    WsClient::connection_ptr con = client_.get_con_from_hdl(hdl, ec);
+    WsEnding ending = client_.Ending(hdl);
     what = "the connection to " + settings_.ws_url + " ended";
-    if (con && con->get_remote_close_code() != websocketpp::close::status::no_status &&
-        con->get_remote_close_code() != websocketpp::close::status::abnormal_close) {
-      what += " (" + std::to_string(con->get_remote_close_code()) + " " +
-              con->get_remote_close_reason() + ")";
-    } else if (con && con->get_transport_ec()) {
-      what += " (" + con->get_transport_ec().message() + ")";
+    if (ending.known && ending.remote_close_code != websocketpp::close::status::no_status &&
+        ending.remote_close_code != websocketpp::close::status::abnormal_close) {
+      what += " (" + std::to_string(ending.remote_close_code) + " " +
+              ending.remote_close_reason + ")";
+    } else if (ending.known && !ending.transport_error.empty()) {
+      what += " (" + ending.transport_error + ")";
     }
   }
   ScheduleReconnect(what);
@@ -233,14 +229,14 @@ void Follower::OnFail(websocketpp::connection_hdl hdl) {
   if (!IsCurrent(hdl)) return;
   open_ = false;
   if (stopping_) return io_.stop();
-  websocketpp::lib::error_code ec;
-  WsClient::connection_ptr con = client_.get_con_from_hdl(hdl, ec);
-  std::string reason = con ? ConnectFailureReason(con) : ec.message();
-  if (con && IsPermanentRefusal(ConnectFailureStatus(con))) {
-    Status("cannot connect to " + settings_.ws_url + ": " + reason);
+  WsEnding ending = client_.Ending(hdl);
+  // Neither a refusal nor a certificate that does not verify changes by
+  // trying again.
+  if (ending.known && (IsPermanentRefusal(ending.failure_status) || ending.untrusted)) {
+    Status("cannot connect to " + settings_.ws_url + ": " + ending.failure);
     return Stop(kExitFailure);
   }
-  ScheduleReconnect("cannot connect to " + settings_.ws_url + ": " + reason);
+  ScheduleReconnect("cannot connect to " + settings_.ws_url + ": " + ending.failure);
 }
 
 void Follower::ScheduleReconnect(const std::string& what_happened) {
@@ -265,7 +261,7 @@ void Follower::Stop(int exit_code) {
   reconnect_timer_.cancel();
   liveness_timer_.cancel();
   websocketpp::lib::error_code ec;
-  if (open_) client_.close(hdl_, websocketpp::close::status::going_away, "", ec);
+  if (open_) client_.Close(hdl_, websocketpp::close::status::going_away, ec);
   if (!open_ || ec) io_.stop();
 }
 

@@ -14,7 +14,6 @@
 #include <asio/ssl.hpp>
 #include <asio/write.hpp>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "cli/retry_policy.h"
 #include "version.h"
@@ -23,11 +22,6 @@ namespace notifyd::cli {
 namespace {
 
 constexpr auto kTimeout = std::chrono::seconds(kHttpTimeoutSeconds);
-
-std::string& CaFileSetting() {
-  static std::string path;
-  return path;
-}
 
 std::string_view TrimSpaces(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -214,22 +208,8 @@ void HttpExchange::OnConnected(const asio::error_code& ec) {
 
 void HttpExchange::StartTls() {
   tls_context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-  asio::error_code ec;
-  tls_context_->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
-                            asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-  const std::string& ca = CaFileSetting();
-  if (ca.empty()) {
-    tls_context_->set_default_verify_paths(ec);
-  } else {
-    tls_context_->load_verify_file(ca, ec);
-  }
-  if (ec) {
-    return Finish("cannot load the CA certificates" + (ca.empty() ? "" : " in " + ca) + ": " +
-                      ec.message(),
-                  false);
-  }
-  tls_context_->set_verify_mode(asio::ssl::verify_peer);
-  tls_context_->set_verify_callback(asio::ssl::host_name_verification(target_.host));
+  std::string error;
+  if (!SetUpClientTls(tls_context_.get(), target_.host, &error)) return Finish(error, false);
   tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
   SSL_set_tlsext_host_name(tls_->native_handle(), target_.host.c_str());  // SNI
   static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
@@ -240,14 +220,9 @@ void HttpExchange::StartTls() {
 
 void HttpExchange::OnHandshake(const asio::error_code& ec) {
   if (!ec) return Write();
-  long verify = SSL_get_verify_result(tls_->native_handle());
-  if (verify != X509_V_OK) {
-    // Not retried: the same certificate will not verify a moment later.
-    return Finish("the certificate of " + HostPort(target_) + " does not verify: " +
-                      X509_verify_cert_error_string(verify) +
-                      (CaFileSetting().empty() ? " (give its CA with --ca FILE)" : ""),
-                  false);
-  }
+  std::string failure = CertificateFailure(tls_->native_handle(), HostPort(target_));
+  // Not retried: the same certificate will not verify a moment later.
+  if (!failure.empty()) return Finish(failure, false);
   Finish("TLS handshake with " + HostPort(target_) + " failed: " + ec.message(), true);
 }
 
@@ -317,8 +292,6 @@ bool Attempt(const HttpTarget& target, const std::string& text, size_t max_respo
 }
 
 }  // namespace
-
-void SetCaFile(std::string path) { CaFileSetting() = std::move(path); }
 
 std::optional<std::string> HttpResponse::Header(std::string_view name) const {
   return HeaderValue(head, name);

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli/client_tls.h"
 #include "cli/server_address.h"
 
 namespace notifyd::cli {
@@ -36,10 +37,6 @@ struct HttpResponse {
   /// The value of header `name` (any case), spaces trimmed.
   std::optional<std::string> Header(std::string_view name) const;
 };
-
-/// The CA certificates (PEM) https:// servers are verified against, from
-/// --ca; "" (the default) is the system's store (/etc/ssl/certs).
-void SetCaFile(std::string path);
 
 /// Sends `request` to `target`, trying again (at most kMaxHttpAttempts, with
 /// HttpRetryDelay between) when connecting fails, the connection is lost, an

@@ -35,6 +35,8 @@ constexpr auto kEofGrace = std::chrono::seconds(2);
 
 // How long a close waits for the server's close frame (websocketpp: 5 s).
 constexpr long kCloseHandshakeMs = 2000;
+// How long the opening handshake (TCP, TLS, upgrade) may take: websocketpp's default.
+constexpr long kOpenHandshakeMs = 5000;
 
 // Every line goes out at once, so the client works behind a pipe.
 void Say(std::string_view line) { std::cout << line << '\n' << std::flush; }
@@ -282,7 +284,7 @@ int InteractiveClient::Run() {
 }
 
 bool InteractiveClient::Setup(std::string* error) {
-  if (!InitWsClient(&client_, &io_, kCloseHandshakeMs, error)) return false;
+  if (!client_.Init(&io_, url_, kOpenHandshakeMs, kCloseHandshakeMs, error)) return false;
   client_.set_open_handler([this](websocketpp::connection_hdl) { OnOpen(); });
   client_.set_message_handler(
       [this](websocketpp::connection_hdl, WsClient::message_ptr msg) { OnMessage(msg); });
@@ -292,15 +294,10 @@ bool InteractiveClient::Setup(std::string* error) {
 }
 
 bool InteractiveClient::Connect(std::string* error) {
-  websocketpp::lib::error_code ec;
-  WsClient::connection_ptr con = client_.get_connection(url_, ec);
-  if (ec) {
-    *error = "cannot connect to \"" + url_ + "\": " + ec.message();
-    return false;
-  }
-  hdl_ = con->get_handle();
-  client_.connect(con);
-  return true;
+  std::string why;
+  if (client_.Connect(nullptr, &hdl_, &why)) return true;
+  *error = "cannot connect to \"" + url_ + "\": " + why;
+  return false;
 }
 
 void InteractiveClient::OnOpen() {
@@ -332,9 +329,7 @@ void InteractiveClient::OnClose() {
 }
 
 void InteractiveClient::OnFail(websocketpp::connection_hdl hdl) {
-  websocketpp::lib::error_code ec;
-  WsClient::connection_ptr con = client_.get_con_from_hdl(hdl, ec);
-  Say("Error: " + (con ? ConnectFailureReason(con) : ec.message()));
+  Say("Error: " + client_.Ending(hdl).failure);
   exit_code_ = 1;
   eof_timer_.cancel();
 }
@@ -413,7 +408,7 @@ void InteractiveClient::Send(const std::string& frame) {
     return;
   }
   websocketpp::lib::error_code ec;
-  client_.send(hdl_, frame, websocketpp::frame::opcode::text, ec);
+  client_.Send(hdl_, frame, ec);
   if (ec) Say("Error: " + ec.message());
 }
 
@@ -435,7 +430,7 @@ void InteractiveClient::Close() {
   closing_ = true;
   eof_timer_.cancel();
   websocketpp::lib::error_code ec;
-  client_.close(hdl_, websocketpp::close::status::normal, "", ec);
+  client_.Close(hdl_, websocketpp::close::status::normal, ec);
   if (ec) io_.stop();  // already gone: nothing left to wait for
 }
 

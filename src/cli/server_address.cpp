@@ -13,7 +13,7 @@ const char* NonEmptyEnv(const char* name) {
   return value != nullptr && *value != '\0' ? value : nullptr;
 }
 
-// ws://host:port/ws -> http://host:port (wss becomes https, refused later).
+// ws://host:port/ws -> http://host:port (wss becomes https).
 std::string HttpUrlFromWsUrl(std::string_view ws_url) {
   size_t scheme_end = ws_url.find("://");
   if (scheme_end == std::string_view::npos) return std::string(ws_url);
@@ -137,16 +137,8 @@ bool ResolveWsUrl(const std::optional<std::string>& url_option, std::string* ws_
 }
 
 bool CheckWsUrl(const std::string& url, std::string* error) {
-  if (StartsWithNoCase(url, "ws://")) return true;
-  if (StartsWithNoCase(url, "wss://")) {
-    *error =
-        "wss:// is not supported: notifyd-cli's WebSocket commands (sub, tail, the "
-        "interactive client) speak plain ws:// only (publish and history speak https://). "
-        "Reach a TLS endpoint through a TLS-terminating proxy (stunnel, socat, nginx) and "
-        "point WS_URL at its ws:// side";
-  } else {
-    *error = "WS_URL must be a ws:// URL, got \"" + url + "\"";
-  }
+  if (StartsWithNoCase(url, "ws://") || StartsWithNoCase(url, "wss://")) return true;
+  *error = "WS_URL must be a ws:// or wss:// URL, got \"" + url + "\"";
   return false;
 }
 

@@ -40,7 +40,7 @@ bool ResolveHttpTarget(const std::optional<std::string>& url_option, HttpTarget*
 bool ResolveWsUrl(const std::optional<std::string>& url_option, std::string* ws_url,
                   std::string* error);
 
-/// Checks that `url` is a ws:// URL; says plainly that wss:// is not spoken.
+/// Checks that `url` is a ws:// or wss:// URL.
 bool CheckWsUrl(const std::string& url, std::string* error);
 
 /// *token becomes `token_option` (--token), else $NOTIFYD_TOKEN when set and

@@ -116,10 +116,10 @@ connecting failed, timed out, or the server refused the request (the reason
 goes to stderr); 2 usage error; 75 (publish) kept in the spool. run exits
 with its command's status (above).
 
-https:// URLs work for publish, history, run and flush: the certificate is
+https:// URLs work for publish, history, run and flush, and wss:// (or an
+https:// --url) for sub, tail and the interactive client: the certificate is
 verified against the system's CA store (/etc/ssl/certs), or against the CA
-certificates in FILE with --ca FILE (anywhere on the command line). wss:// is
-not supported yet: sub, tail and the interactive client speak plain ws://.
+certificates in FILE with --ca FILE (anywhere on the command line).
 )USAGE";
 
 }  // namespace

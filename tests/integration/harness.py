@@ -125,9 +125,11 @@ import http.client
 import json
 import os
 import re
+import select
 import shutil
 import signal as _signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -257,6 +259,52 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The conformance harnesses run a second time over TLS (CTest's
+# integration.*_conformance_tls set NOTIFYD_TEST_TLS=1): their daemons get a
+# [tls] listener (tls_config) and their raw connections go there
+# (raw_connect), the bytes above the record layer unchanged.
+TLS_MODE = os.environ.get("NOTIFYD_TEST_TLS") == "1"
+
+
+def tls_config():
+    """The [tls] settings of a TLS_MODE daemon, as a config dict; {} otherwise."""
+    if not TLS_MODE:
+        return {}
+    files = TlsFiles.get()
+    return {"tls": {"port": free_port(), "certificate": files.leaf, "key": files.leaf_key}}
+
+
+def tls_config_text():
+    """The same as TOML text, for tests that write their config in full."""
+    tls = tls_config().get("tls")
+    if not tls:
+        return ""
+    return (f'\n[tls]\nport = {tls["port"]}\ncertificate = "{tls["certificate"]}"\n'
+            f'key = "{tls["key"]}"\n')
+
+
+def raw_connect(daemon, timeout=5.0):
+    """A blocking connection to the daemon: plain TCP to its port, or in
+    TLS_MODE a TLS connection (verified, ALPN http/1.1) to its TLS port."""
+    if not TLS_MODE:
+        return socket.create_connection((daemon.host, daemon.port), timeout=timeout)
+    sock = socket.create_connection((daemon.host, daemon.tls_port), timeout=timeout)
+    try:
+        return TlsFiles.get().client_context().wrap_socket(sock, server_hostname="localhost")
+    except BaseException:
+        sock.close()
+        raise
+
+
+def readable(sock, timeout):
+    """Whether sock has bytes to read within timeout s. A TLS socket may hold
+    decrypted bytes already taken off the kernel's socket, which select()
+    does not see."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    return bool(select.select([sock], [], [], timeout)[0])
+
+
 class TlsFiles:
     """Certificates made with the openssl command line, once per test process,
     in a temporary directory: a CA (ca), and leaf certificates for localhost
@@ -304,7 +352,6 @@ class TlsFiles:
 
     def client_context(self, alpn=("http/1.1",)):
         """An ssl client context trusting the test CA, offering `alpn`."""
-        import ssl
         ctx = ssl.create_default_context(cafile=self.ca)
         if alpn:
             ctx.set_alpn_protocols(list(alpn))
@@ -855,12 +902,12 @@ class ServerClosed(AssertionError, EOFError):
 
 
 class BufferedSocket:
-    """A plain blocking TCP connection to a Daemon with a read buffer, for
+    """A blocking connection to a Daemon (raw_connect: TLS in TLS_MODE) with a read buffer, for
     reading a byte stream piece by piece (HTTP responses, WebSocket frames).
     Every read is bounded by a deadline."""
 
     def __init__(self, daemon, timeout=5.0, nodelay=False):
-        self.sock = socket.create_connection((daemon.host, daemon.port), timeout=timeout)
+        self.sock = raw_connect(daemon, timeout)
         if nodelay:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
@@ -889,7 +936,7 @@ class BufferedSocket:
         except socket.timeout:
             raise AssertionError(f"timed out waiting for {what}; "
                                  f"buffered {bytes(self.buf[:300])!r}") from None
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError):  # TLS: a reset ends the record stream
             chunk = b""
         if not chunk:
             raise ServerClosed(f"connection closed by the server while waiting for {what}; "

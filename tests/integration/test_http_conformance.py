@@ -6,6 +6,9 @@ line, the header fields and a Content-Length (or chunked) body off the stream,
 knowing that responses to HEAD, 1xx, 204 and 304 have no body. So several
 responses on one connection are read in order, and the bytes on the wire are
 checked rather than what a client library makes of them.
+integration.http_conformance_tls runs every case again over TLS
+(NOTIFYD_TEST_TLS=1: each daemon gets a [tls] listener and the connections go
+there).
 
 What test_http.py (the API) and test_wire.py (WebSocket framing, handshake
 refusals, 431, the 5 s request timeout) already cover is not repeated here.
@@ -38,7 +41,7 @@ import time
 import unittest
 
 from harness import (CORS_HEADERS, CORS_METHODS, BufferedSocket, Daemon, ServerClosed,
-                     encode_client_frame, new_websocket_key, websocket_accept)
+                     encode_client_frame, new_websocket_key, tls_config_text, websocket_accept)
 
 HOST = "127.0.0.1"
 MAX_BODY_BYTES = 1024
@@ -305,7 +308,7 @@ class ConformanceCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon(config_text=cls.config_text)
+        cls.d = Daemon(config_text=cls.config_text + tls_config_text())
 
     @classmethod
     def tearDownClass(cls):

@@ -3,13 +3,15 @@ ALPN http/1.1), everything the plain port serves (curl over https, wss
 subscribe with an https publish), large deliveries that fill the socket,
 certificate rotation by SIGHUP under load, a broken renewal refused, a
 handshake that stalls (bounded by the request deadline), garbage instead of a
-ClientHello, bad certificates refused by --check-config and at start, and
-socket activation of both listeners. Certificates are made by the openssl
+ClientHello, bad certificates refused by --check-config and at start,
+socket activation of both listeners, and notifyd-cli over https:// and wss://
+(publish, history, tail, the interactive client). Certificates are made by the openssl
 command line in a temporary directory (harness.TlsFiles)."""
 
 import asyncio
 import http.client
 import json
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +23,8 @@ import unittest
 import websockets
 
 from harness import Daemon, TlsFiles, cli_bin, free_port, wait_until
+from test_cli import cli_env, run_cli
+from test_cli_history import CliProcess
 
 HOST = "127.0.0.1"
 
@@ -272,7 +276,8 @@ class TlsServingTest(unittest.IsolatedAsyncioTestCase):
 
 
 class TlsCliTest(unittest.IsolatedAsyncioTestCase):
-    """notifyd-cli publish and history over https://."""
+    """notifyd-cli publish and history over https://, tail and the
+    interactive client over wss://."""
 
     @classmethod
     def setUpClass(cls):
@@ -313,6 +318,41 @@ class TlsCliTest(unittest.IsolatedAsyncioTestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(f"the certificate of localhost:{self.d.tls_port} does not verify: unable "
                       "to get local issuer certificate (give its CA with --ca FILE)", r.stderr)
+
+    async def test_tail_over_wss(self):
+        url = f"https://localhost:{self.d.tls_port}"  # sub and tail make it wss://.../ws
+        tail = CliProcess(["--ca", self.files.ca, "tail", "wss-news", "--url", url], cli_env())
+        self.addCleanup(tail.cleanup)
+        await tail.expect_err(re.compile(r"^notifyd-cli: subscribed to wss-news at "))
+        r = await asyncio.to_thread(self.cli, "--ca", self.files.ca, "publish", "wss-news",
+                                    "over tls", "--url", url)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        line = await tail.expect_out(re.compile(r"^\{"))
+        self.assertEqual(json.loads(line)["body"], "over tls")
+        self.assertEqual(await tail.stop(signal.SIGINT), 0)
+
+    def test_interactive_client_over_wss(self):
+        ws_url = f"wss://localhost:{self.d.tls_port}/ws"
+        r = run_cli(["--ca", self.files.ca], env=cli_env(WS_URL=ws_url),
+                    stdin_text="sub wss-chat\n")
+        self.assertEqual(r.returncode, 0, r)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], f"Connecting to {ws_url}...")
+        self.assertIn('✓ Subscribed to "wss-chat" (1 subscribers)', lines)
+        self.assertEqual(lines[-1], "Connection closed")
+
+    async def test_wss_certificate_that_does_not_verify_is_said_plainly(self):
+        said = (f"the certificate of localhost:{self.d.tls_port} does not verify: unable to get "
+                "local issuer certificate (give its CA with --ca FILE)")
+        ws_url = f"wss://localhost:{self.d.tls_port}/ws"
+        r = await asyncio.to_thread(run_cli, [], env=cli_env(WS_URL=ws_url))
+        self.assertEqual(r.returncode, 1, r)
+        self.assertEqual(r.stdout.splitlines()[-1], "Error: " + said)
+        # tail stops rather than retry: the certificate will not verify later either.
+        tail = CliProcess(["tail", "news"], cli_env(WS_URL=ws_url))
+        self.addCleanup(tail.cleanup)
+        await tail.expect_err(f"notifyd-cli: cannot connect to {ws_url}: {said}")
+        self.assertEqual(await tail.wait(), 1)
 
 
 class TlsReloadTest(unittest.IsolatedAsyncioTestCase):

@@ -5,7 +5,8 @@ categories 1-7 and 10 (framing, ping/pong, reserved bits, opcodes,
 fragmentation, UTF-8, close handling, a 64 KiB message in small frames) and
 its way of judging them, written here from RFC 6455 and the suite's published
 case descriptions. Every case runs on its own TCP connection to the real
-binary, with the bytes built by hand on a raw socket.
+binary, with the bytes built by hand on a raw socket; integration.ws_conformance_tls
+runs every case again over TLS (NOTIFYD_TEST_TLS=1: the harness's raw_connect).
 
 How a case is judged (as Autobahn does):
 - the events the client sees (messages, pongs, and "timeout" markers for a wait
@@ -24,8 +25,7 @@ opcode, and greets with the text "Connected!", which the client reads first.
 Waits that Autobahn makes 1 s long are WAIT_S here, so the run takes seconds.
 """
 
-import select
-import socket
+import ssl
 import struct
 import sys
 import time
@@ -33,7 +33,7 @@ import unittest
 
 from harness import Daemon
 from harness import encode_client_frame as frame
-from harness import new_websocket_key, websocket_accept
+from harness import new_websocket_key, raw_connect, readable, tls_config, websocket_accept
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -44,7 +44,7 @@ WAIT_S = 0.25          # Autobahn's "continue later" pauses
 CLOSE_TIMEOUT_S = 3.0  # how long the server gets to answer, close or end TCP
 MAX_FRAME_BYTES = 131072
 CONFIG = {"limits": {"max_frame_bytes": MAX_FRAME_BYTES, "connection_rate": 0},
-          "server": {"echo": True}}
+          "server": {"echo": True}, **tls_config()}
 
 ECHO_PREFIX = b"Echo: "
 GREETING = b"Connected!"
@@ -63,7 +63,7 @@ class Connection:
     handshake, ``eof`` that the server ended TCP."""
 
     def __init__(self, daemon):
-        self.sock = socket.create_connection((daemon.host, daemon.port), timeout=5)
+        self.sock = raw_connect(daemon, timeout=5)
         self.buf = bytearray()
         self.events = []
         self.errors = []
@@ -120,7 +120,7 @@ class Connection:
     def _write(self, data):
         try:
             self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.eof = True
 
     def send_frame(self, opcode, payload=b"", **kw):
@@ -137,13 +137,12 @@ class Connection:
         left = deadline - time.monotonic()
         if self.eof or left <= 0:
             return False
-        ready, _, _ = select.select([self.sock], [], [], left)
-        return bool(ready) and self._read()
+        return readable(self.sock, left) and self._read()
 
     def poll(self):
         """Handles what has arrived already, without waiting."""
         for _ in range(10000):
-            if self.eof or not select.select([self.sock], [], [], 0)[0] or not self._read():
+            if self.eof or not readable(self.sock, 0) or not self._read():
                 break
         for _ in range(10000):
             got = self._next_frame()
@@ -155,7 +154,7 @@ class Connection:
         """One recv(); False at the end of the connection."""
         try:
             chunk = self.sock.recv(262144)
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError):
             chunk = b""
         if not chunk:
             self.eof = True

@@ -101,14 +101,13 @@ TEST_F(ServerAddressTest, WsUrlFromBaseUrlOrWsUrlAsItIs) {
   EXPECT_EQ(WsUrl(std::string("http://[::1]:3")), "ws://[::1]:3/ws");
 }
 
-TEST_F(ServerAddressTest, WssIsRefusedPlainly) {
+TEST_F(ServerAddressTest, WssFromWsUrlOrHttpsBase) {
   ScopedEnv ws("WS_URL", "wss://h/ws");
-  std::string url;
+  EXPECT_EQ(WsUrl(std::nullopt), "wss://h/ws");
+  EXPECT_EQ(WsUrl(std::string("https://n:8443/prefix")), "wss://n:8443/prefix/ws");
   std::string error;
-  EXPECT_FALSE(ResolveWsUrl(std::nullopt, &url, &error));
-  EXPECT_NE(error.find("wss:// is not supported"), std::string::npos) << error;
   EXPECT_FALSE(CheckWsUrl("http://h/ws", &error));
-  EXPECT_EQ(error, "WS_URL must be a ws:// URL, got \"http://h/ws\"");
+  EXPECT_EQ(error, "WS_URL must be a ws:// or wss:// URL, got \"http://h/ws\"");
 }
 
 std::optional<std::string> Token(const std::optional<std::string>& option) {
