@@ -35,6 +35,8 @@ const char kUsage[] =
     "  idle     --conns N [--channels 100]        connect N subscribers, RSS per connection\n"
     "  fanout   --subs S --rate P --duration T    S subscribers on one channel, P publishes/s\n"
     "           [--saturate --publishes N]        or N publishes back-to-back (one in flight)\n"
+    "           [--port-b P --subs-b S2]  S2 more subscribers on a second server (a cluster\n"
+    "                     node); publishes still go to --port; *_a / *_b figures per server\n"
     "  publish  --subs S --duration T [--concurrency K]   HTTP publishes/s, K connections\n"
     "           [--keepalive]   K persistent connections on one thread (as wrk -t1 -cK);\n"
     "                           without it K threads, a new connection per publish\n"
@@ -48,6 +50,8 @@ const char kUsage[] =
     "           reconnect at once (0: no cap on handshakes in flight) with since\n"
     "         --tls-port N  subscribers connect over TLS to port N (publishes stay on --port)\n"
     "options: --workers W  --payload BYTES (body size, default 100)  --host 127.0.0.1\n"
+    "         --sample NAME:PID  (repeatable) NAME_cpu_s: that process's CPU over the\n"
+    "                            measured phase (fanout: e.g. the other node, Redis)\n"
     "         --hook-before CMD  --hook-after CMD  (run by sh around the measured publishes)\n";
 
 struct Args {
@@ -64,6 +68,10 @@ struct Args {
   bool saturate = false;
   bool keepalive = false;
   std::string hook_before, hook_after;
+  // fanout: a second server's subscribers (--port-b, --subs-b).
+  int port_b = 0;
+  uint32_t subs_b = 0;
+  std::vector<std::pair<std::string, int>> samples;  // --sample NAME:PID
 };
 
 [[noreturn]] void Usage(const char* why) {
@@ -123,6 +131,17 @@ Args Parse(int argc, char** argv) {
       a.saturate = true;
     } else if (k == "--keepalive") {
       a.keepalive = true;
+    } else if (k == "--port-b") {
+      a.port_b = atoi(val().c_str());
+    } else if (k == "--subs-b") {
+      a.subs_b = static_cast<uint32_t>(atol(val().c_str()));
+    } else if (k == "--sample") {
+      std::string v = val();
+      size_t colon = v.rfind(':');
+      if (colon == std::string::npos || colon == 0 || atoi(v.c_str() + colon + 1) <= 0) {
+        Usage("--sample is NAME:PID");
+      }
+      a.samples.emplace_back(v.substr(0, colon), atoi(v.c_str() + colon + 1));
     } else if (k == "--hook-before") {
       a.hook_before = val();
     } else if (k == "--hook-after") {
@@ -142,7 +161,10 @@ Args Parse(int argc, char** argv) {
   if (a.scenario.empty()) Usage("no scenario");
   if (a.rate <= 0 || a.rate > 100000) Usage("--rate out of range");
   if (a.duration <= 0 || a.duration > 600) Usage("--duration out of range (0, 600]");
-  if (a.conns > 200000 || a.subs > 200000) Usage("at most 200000 connections");
+  if (a.conns > 200000 || a.subs > 200000 || a.subs_b > 200000) {
+    Usage("at most 200000 connections");
+  }
+  if ((a.subs_b > 0) != (a.port_b > 0)) Usage("--port-b and --subs-b go together");
   if (a.rounds > 100 || a.publishes > 1000000) Usage("--rounds <= 100, --publishes <= 1e6");
   return a;
 }
@@ -307,13 +329,25 @@ void Hook(const std::string& cmd) {
   if (rc != 0) fprintf(stderr, "notifyd-bench: hook '%s' exited %d\n", cmd.c_str(), rc);
 }
 
-void Latency(Out& o, const Histogram& h) {
-  o.N("lat_n", static_cast<double>(h.Count()));
-  o.N("lat_p50_ms", h.Quantile(0.50) / 1000.0);
-  o.N("lat_p90_ms", h.Quantile(0.90) / 1000.0);
-  o.N("lat_p99_ms", h.Quantile(0.99) / 1000.0);
-  o.N("lat_p999_ms", h.Quantile(0.999) / 1000.0);
-  o.N("lat_max_ms", static_cast<double>(h.Max()) / 1000.0);
+void Latency(Out& o, const Histogram& h, const std::string& suffix = "") {
+  o.N("lat_n" + suffix, static_cast<double>(h.Count()));
+  o.N("lat_p50_ms" + suffix, h.Quantile(0.50) / 1000.0);
+  o.N("lat_p90_ms" + suffix, h.Quantile(0.90) / 1000.0);
+  o.N("lat_p99_ms" + suffix, h.Quantile(0.99) / 1000.0);
+  o.N("lat_p999_ms" + suffix, h.Quantile(0.999) / 1000.0);
+  o.N("lat_max_ms" + suffix, static_cast<double>(h.Max()) / 1000.0);
+}
+
+/// CPU of the --sample processes, sampled with the server's.
+std::vector<double> SampleOthers(const Args& a) {
+  std::vector<double> cpu;
+  for (const auto& s : a.samples) cpu.push_back(SampleProc(s.second).cpu_s);
+  return cpu;
+}
+
+void OthersCpu(const Args& a, Out& o, const std::vector<double>& c0,
+               const std::vector<double>& c1) {
+  for (size_t i = 0; i < a.samples.size(); ++i) o.N(a.samples[i].first + "_cpu_s", c1[i] - c0[i]);
 }
 
 Reply OpenAll(Pool& pool, uint32_t want, const char* what) {
@@ -351,18 +385,29 @@ int Idle(const Args& a, Out& o) {
 int Fanout(const Args& a, Out& o) {
   Pool pool(a.target, a.subs, 1, "fan", a.workers);
   Reply r = OpenAll(pool, a.subs, "fanout");
+  // With --port-b, more subscribers of the same channel on a second server (a
+  // cluster node the publishes reach only through the cluster); none without.
+  Target tb = a.target;
+  tb.port = a.port_b;
+  Pool pool_b(tb, a.subs_b, 1, "fan", a.workers);
+  Reply rb;
+  if (!pool_b.empty()) rb = OpenAll(pool_b, a.subs_b, "fanout, server b");
   const std::string ch = "fan0";
   // Warm-up publish: every subscriber must receive it before the measurement.
   PublishResult w = PublishOnce(a.target, ch, MakeBody(0, NowNs(), a.payload));
-  uint64_t got = 0;
+  uint64_t got = 0, got_b = 0;
   pool.WaitReceived(r.ready, 5, 30, &got);
-  if (!w.ok || got < r.ready) {
-    fprintf(stderr, "  warm-up: status %d, %llu of %u received\n", w.status,
-            static_cast<unsigned long long>(got), r.ready);
+  if (!pool_b.empty()) pool_b.WaitReceived(rb.ready, 5, 30, &got_b);
+  if (!w.ok || got < r.ready || got_b < rb.ready) {
+    fprintf(stderr, "  warm-up: status %d, %llu of %u received (server b: %llu of %u)\n", w.status,
+            static_cast<unsigned long long>(got), r.ready, static_cast<unsigned long long>(got_b),
+            rb.ready);
   }
   pool.All(kZero);
+  if (!pool_b.empty()) pool_b.All(kZero);
   Hook(a.hook_before);
   ProcSample c0 = SampleProc(a.pid);
+  const std::vector<double> others0 = SampleOthers(a);
   const uint64_t t0 = NowNs();
   uint64_t ok = 0, errors = 0, delivered_reported = 0;
   const uint64_t n = a.saturate ? a.publishes : static_cast<uint64_t>(std::llround(a.rate * a.duration));
@@ -382,17 +427,25 @@ int Fanout(const Args& a, Out& o) {
     }
   }
   const uint64_t t_pub = NowNs();
-  const uint64_t expected = ok * r.ready;
+  const uint64_t expected_a = ok * r.ready, expected_b = ok * rb.ready;
+  const uint64_t expected = expected_a + expected_b;
   uint64_t received = 0;
-  uint64_t t_done = pool.WaitReceived(expected, 5, 60, &received);
+  uint64_t t_done = pool.WaitReceived(expected_a, 5, 60, &received);
+  if (!pool_b.empty()) {
+    t_done = std::max(t_done, pool_b.WaitReceived(expected_b, 5, 60, &received));
+  }
   ProcSample c1 = SampleProc(a.pid);
+  const std::vector<double> others1 = SampleOthers(a);
   Hook(a.hook_after);
-  Histogram h;
+  Histogram h, hb;
   Reply st = pool.All(kStats, &h);
+  Reply stb;
+  if (!pool_b.empty()) stb = pool_b.All(kStats, &hb);
+  const uint64_t all_received = st.received + stb.received;
   const double cpu = c1.cpu_s - c0.cpu_s;
   o.N("subs", a.subs);
   o.N("ready", r.ready);
-  o.N("failed", st.failed);
+  o.N("failed", st.failed + stb.failed);
   o.S("mode", a.saturate ? "saturate" : "paced");
   o.N("rate", a.saturate ? ok / ((t_pub - t0) / 1e9) : a.rate);
   o.N("publishes", static_cast<double>(n));
@@ -401,23 +454,39 @@ int Fanout(const Args& a, Out& o) {
   o.N("publishes_late", static_cast<double>(behind));
   o.N("delivered_reported", static_cast<double>(delivered_reported));
   o.N("expected", static_cast<double>(expected));
-  o.N("received", static_cast<double>(st.received));
-  o.N("loss", static_cast<double>(expected > st.received ? expected - st.received : 0));
-  o.N("min_per_conn", static_cast<double>(st.min_per_conn));
-  o.N("out_of_order", static_cast<double>(st.out_of_order));
-  o.N("protocol_errors", static_cast<double>(st.protocol_errors));
+  o.N("received", static_cast<double>(all_received));
+  o.N("loss", static_cast<double>(expected > all_received ? expected - all_received : 0));
+  const uint64_t min_per_conn =
+      pool_b.empty() ? st.min_per_conn : std::min(st.min_per_conn, stb.min_per_conn);
+  o.N("min_per_conn", static_cast<double>(min_per_conn));
+  o.N("out_of_order", static_cast<double>(st.out_of_order + stb.out_of_order));
+  o.N("protocol_errors", static_cast<double>(st.protocol_errors + stb.protocol_errors));
   o.N("publish_s", (t_pub - t0) / 1e9);
   o.N("elapsed_s", (t_done - t0) / 1e9);
-  o.N("deliveries_per_s", st.received / ((t_done - t0) / 1e9));
+  o.N("deliveries_per_s", all_received / ((t_done - t0) / 1e9));
+  // The server at --port, per delivery to its own subscribers.
   o.N("server_cpu_s", cpu);
   o.N("cpu_s_per_M", st.received ? cpu / st.received * 1e6 : NAN);
   const double softirqd = c1.ksoftirqd_s - c0.ksoftirqd_s;
   o.N("ksoftirqd_cpu_s", softirqd);
   o.N("cpu_ksoftirqd_s_per_M", st.received ? (cpu + softirqd) / st.received * 1e6 : NAN);
   o.N("rss_kb", c1.rss_kb);
-  Latency(o, h);
+  OthersCpu(a, o, others0, others1);
+  Histogram all = h;
+  all.Merge(hb);
+  Latency(o, all);
+  if (!pool_b.empty()) {
+    o.N("subs_b", a.subs_b);
+    o.N("ready_b", rb.ready);
+    o.N("received_a", static_cast<double>(st.received));
+    o.N("received_b", static_cast<double>(stb.received));
+    o.N("loss_b", static_cast<double>(expected_b > stb.received ? expected_b - stb.received : 0));
+    Latency(o, h, "_a");
+    Latency(o, hb, "_b");
+    pool_b.All(kClose);
+  }
   pool.All(kClose);
-  return (expected == st.received && errors == 0) ? 0 : 1;
+  return (expected == all_received && errors == 0) ? 0 : 1;
 }
 
 // Publishes for the duration: K threads with a new connection per publish, or
