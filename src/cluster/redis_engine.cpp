@@ -302,19 +302,25 @@ void RedisEngine::OnPubSubMessage(const std::string& pubsub_channel, const std::
   const std::optional<Message> parsed = ParseMessage(message);
   if (it == channels_.end() || !parsed) return;
   Channel& channel = it->second;
-  // The common case, without holding anything: the next seq of a channel
-  // that has nothing else to do.
-  if (channel.synced && channel.subscribed && !channel.reading && channel.held.empty() &&
-      !channel.want_snapshot && !channel.want_catch_up && parsed->epoch == channel.epoch) {
-    if (parsed->seq <= channel.last) return;  // A duplicate.
-    if (parsed->seq == channel.last + 1) {
-      channel.last = parsed->seq;
-      events_->OnEntry(*name, parsed->seq, std::string(parsed->payload));
-      return;
-    }
-  }
+  if (DeliverIfNext(*name, channel, parsed->seq, parsed->epoch, parsed->payload)) return;
   Hold(channel, parsed->seq, parsed->epoch, parsed->payload);
   Advance(*name, channel.generation);
+}
+
+// The common case, without holding anything: the next seq (or one already
+// delivered) of a channel that has nothing else to do. False: the caller
+// holds it.
+bool RedisEngine::DeliverIfNext(const std::string& name, Channel& channel, uint64_t seq,
+                                std::string_view epoch, std::string_view payload) {
+  if (!channel.synced || !channel.subscribed || channel.reading || !channel.held.empty() ||
+      channel.want_snapshot || channel.want_catch_up || epoch != channel.epoch) {
+    return false;
+  }
+  if (seq <= channel.last) return true;  // A duplicate.
+  if (seq != channel.last + 1) return false;
+  channel.last = seq;
+  events_->OnEntry(name, seq, std::string(payload));
+  return true;
 }
 
 // --- the channels -------------------------------------------------------------------
@@ -511,6 +517,13 @@ void RedisEngine::Publish(const std::string& channel, const std::string& epoch_c
                           core::EngineAckDone done) {
   std::vector<std::string> keys{MetaKey(channel), StreamKey(channel)};
   if (!idempotency_key.empty()) keys.push_back(IdempotencyKey(channel, idempotency_key));
+  // This node's own notification, when the channel is followed here, is
+  // delivered as soon as the script's answer says where it went, if it is
+  // the next one; its echo through pub/sub is then a duplicate. (Waiting for
+  // the echo costs a fan-out's worth of loop turns per publish, and
+  // consecutive publishes then share no sends.) Anything else waits for pub/sub.
+  std::string own;
+  if (channels_.count(channel) != 0) own = payload;
   std::vector<std::string> args{epoch_candidate,
                                 std::move(payload),
                                 std::to_string(options_.history_size),
@@ -520,7 +533,8 @@ void RedisEngine::Publish(const std::string& channel, const std::string& epoch_c
                                 std::to_string(key_ttl_ms)};
   commands_.Eval(
       scripts::Publish(), std::move(keys), std::move(args),
-      Guarded([this, done = std::move(done)](RedisFailure failure, const RedisReply& reply) {
+      Guarded([this, channel, own = std::move(own), done = std::move(done)](
+                  RedisFailure failure, const RedisReply& reply) {
         core::EngineAck ack;
         if (failure != RedisFailure::kNone) {
           ack.error = FailureText(failure);
@@ -528,6 +542,10 @@ void RedisEngine::Publish(const std::string& channel, const std::string& epoch_c
           ack = ParseAck(reply);
         }
         if (!ack.ok) ++stats_.publishes_failed;
+        if (ack.ok && !ack.replayed && !own.empty()) {
+          auto it = channels_.find(channel);
+          if (it != channels_.end()) DeliverIfNext(channel, it->second, ack.seq, ack.epoch, own);
+        }
         done(ack);
       }));
 }

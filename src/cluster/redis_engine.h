@@ -196,6 +196,8 @@ class RedisEngine final : public core::ClusterEngine {
   };
 
   std::optional<std::string> ChannelOf(std::string_view pubsub_channel) const;
+  bool DeliverIfNext(const std::string& name, Channel& channel, uint64_t seq,
+                     std::string_view epoch, std::string_view payload);
   Channel* Find(const std::string& name, uint64_t generation);
   /// Does what the channel needs next: a read, or delivering held messages.
   void Advance(const std::string& name, uint64_t generation);

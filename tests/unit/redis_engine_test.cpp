@@ -612,6 +612,29 @@ TEST_F(RedisEngineTest, APublishSendsOneScriptAndReportsItsAck) {
   EXPECT_EQ(ack->nodes, 2u);
 }
 
+TEST_F(RedisEngineTest, OwnPublishIsDeliveredOnItsAckWhenNextAndItsEchoIsADuplicate) {
+  Connect();
+  AttachSynced();  // top 5
+  std::vector<std::string> order;
+  engine_.Publish("news", "Candidate001", "p6", "", 0, [&](const EngineAck& a) {
+    order.push_back("ack " + std::to_string(a.seq));
+  });
+  commands_.Answer("publish", Array({Int(6), Str(kEpoch), Int(0), Int(0), Int(1)}));
+  EXPECT_EQ(events_.Take(), Lines{"entry news 6=p6"});  // before its ack is reported
+  EXPECT_EQ(order, Lines{"ack 6"});
+  Deliver("news", Message(6, kEpoch));  // the echo
+  EXPECT_TRUE(events_.Take().empty());
+
+  // Not next (another node's 7 has not come yet): it waits for pub/sub.
+  engine_.Publish("news", "Candidate001", "p8", "", 0, [](const EngineAck&) {});
+  commands_.Answer("publish", Array({Int(8), Str(kEpoch), Int(0), Int(0), Int(1)}));
+  EXPECT_TRUE(events_.Take().empty());
+  EXPECT_EQ(commands_.Count("read"), 0u);
+  Deliver("news", Message(7, kEpoch));
+  Deliver("news", Message(8, kEpoch));
+  EXPECT_EQ(events_.Take(), (Lines{"entry news 7=p7", "entry news 8=p8"}));
+}
+
 TEST_F(RedisEngineTest, APublishWithoutAKeyHasNoIdempotencyKey) {
   Connect();
   engine_.Publish("news", "Candidate001", "payload", "", 300000, [](const EngineAck&) {});
