@@ -29,15 +29,20 @@ IO_TIMEOUT = 30.0  # per connection, while thousands connect at once on a shared
 def shipped_config(**limits):
     """The shipped config file with listen and port set for the test, history
     in memory (the shipped SQLite file is the package's), and optionally some
-    [limits] values replaced."""
+    [limits] values replaced (each key in its own section: [tls] has a port too)."""
     with open(SHIPPED, encoding="utf-8") as f:
         text = f.read()
-    replacements = {"listen": f'"{HOST}"', "port": "0", "store": '"memory"'}
-    replacements.update({k: str(v) for k, v in limits.items()})
-    for key, value in replacements.items():
-        text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
-        assert n == 1, f"{key} is not set exactly once in {SHIPPED}"
-    return text
+    replacements = {("server", "listen"): f'"{HOST}"', ("server", "port"): "0",
+                    ("history", "store"): '"memory"'}
+    replacements.update({("limits", k): str(v) for k, v in limits.items()})
+    sections = re.split(r"(?m)^(?=\[)", text)
+    for (section, key), value in replacements.items():
+        n = 0
+        for i, part in enumerate(sections):
+            if part.startswith(f"[{section}]"):
+                sections[i], n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", part)
+        assert n == 1, f"[{section}] {key} is not set exactly once in {SHIPPED}"
+    return "".join(sections)
 
 
 def shipped_value(key):
