@@ -393,6 +393,7 @@ void RedisEngine::Hold(Channel& channel, uint64_t seq, std::string_view epoch,
 }
 
 void RedisEngine::StartRead(const std::string& name, Channel& channel, ReadKind kind) {
+  if (stopped_) return;
   if (!commands_up_) {
     failed_reads_.insert(name);
     return;
@@ -565,6 +566,7 @@ void RedisEngine::Read(const std::string& channel, const std::string& epoch_cand
 // --- the periodic jobs -----------------------------------------------------------------
 
 void RedisEngine::Tick() {
+  if (stopped_) return;
   const int64_t now = clock_.MonotonicMillis();
   if (commands_up_ && !heartbeat_out_ && now >= next_heartbeat_) RunHeartbeat();
   if (commands_up_ && pubsub_up_ && probe_subscribed_ && now >= next_probe_) SendProbe(now);
@@ -614,6 +616,7 @@ void RedisEngine::CheckProbe(int64_t now) {
 }
 
 void RedisEngine::RunHeartbeat() {
+  if (stopped_) return;
   heartbeat_out_ = true;
   next_heartbeat_ = clock_.MonotonicMillis() + options_.heartbeat_interval_ms;
   std::vector<std::string> args{options_.node_id, std::to_string(options_.node_expiry_ms),
@@ -703,6 +706,8 @@ void RedisEngine::OnTopsDone(const std::vector<TopCheck>& batch, const RedisRepl
 }
 
 void RedisEngine::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
   if (!commands_up_) return;
   commands_.Command({"ZREM", NodesKey(), options_.node_id}, [](RedisFailure, const RedisReply&) {});
   commands_.Command({"DEL", CountsKey(options_.node_id)}, [](RedisFailure, const RedisReply&) {});

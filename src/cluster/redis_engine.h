@@ -107,8 +107,10 @@ class RedisEngine final : public core::ClusterEngine {
   /// How often the owner should call Tick().
   static constexpr int64_t kTickMs = 250;
 
-  /// The connections, clock and id source must outlive the engine; the
-  /// engine sends nothing until the connections report up.
+  /// The connections, clock and id source must outlive the engine. The
+  /// engine only keeps the references until the connections report up, so
+  /// the owner may declare it before them and construct them with
+  /// command_events() and pubsub_events().
   RedisEngine(RedisEngineOptions options, RedisCommands& commands, RedisPubSub& pubsub,
               const core::Clock& clock, core::IdSource& ids);
   ~RedisEngine() override;
@@ -131,7 +133,8 @@ class RedisEngine final : public core::ClusterEngine {
   /// Runs the periodic jobs that are due: the heartbeat, the liveness probe
   /// and its verdict, the top check, reads that failed and are retried.
   void Tick();
-  /// Leaves the node list (best effort, at a clean stop).
+  /// At a clean stop, before the connections go: leaves the node list (best
+  /// effort), and sends nothing more (no reads, probes or heartbeats).
   void Stop();
 
   // --- core::ClusterEngine ---------------------------------------------------
@@ -232,6 +235,7 @@ class RedisEngine final : public core::ClusterEngine {
   std::string key_head_;       ///< "<prefix>:{"
   std::string probe_channel_;  ///< "<prefix>:node:<id>"
 
+  bool stopped_ = false;
   bool commands_up_ = false;
   std::string commands_why_ = "not connected yet";
   bool pubsub_up_ = false;

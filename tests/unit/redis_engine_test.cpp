@@ -749,11 +749,19 @@ TEST_F(RedisEngineTest, TheHeartbeatReportsNodesAndTheirSubscribers) {
   EXPECT_EQ(engine_.nodes(), 0u);  // Unknown.
 }
 
-TEST_F(RedisEngineTest, StopLeavesTheNodeList) {
+TEST_F(RedisEngineTest, StopLeavesTheNodeListAndSendsNothingMore) {
   Connect();
+  engine_.Attach("news", "Candidate001");
+  engine_.OnPubSubSubscribed("t:{news}:p");
+  Call read = commands_.Take("read");
   engine_.Stop();
   EXPECT_EQ(commands_.Take("ZREM").argv, (Lines{"ZREM", "t:nodes", "node1"}));
   EXPECT_EQ(commands_.Take("DEL").argv, (Lines{"DEL", "t:counts:node1"}));
+  // The connections going down fail what was out; nothing is sent again.
+  read.done(RedisFailure::kDisconnected, RedisReply());
+  clock_.Advance(20000);
+  engine_.Tick();
+  EXPECT_TRUE(commands_.calls.empty());
 }
 
 TEST_F(RedisEngineTest, RepliesAfterTheEngineIsGoneAreIgnored) {
