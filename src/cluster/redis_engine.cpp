@@ -693,8 +693,10 @@ void RedisEngine::OnTopsDone(const std::vector<TopCheck>& batch, const RedisRepl
       continue;  // Read since, or gone: this answer is stale.
     }
     const uint64_t seen = std::exchange(channel->top_seen, 0);
-    if (reply.elements[2 * i].str != channel->epoch) {
-      channel->want_snapshot = true;  // The meta hash was lost, or replaced.
+    if (reply.elements[2 * i].str != channel->epoch || top < channel->last) {
+      // The meta hash was lost, or replaced (with the same epoch only if a
+      // candidate was used twice: its seqs went back).
+      channel->want_snapshot = true;
     } else if (top > channel->last && seen > channel->last) {
       channel->want_catch_up = true;
     } else {
@@ -705,12 +707,14 @@ void RedisEngine::OnTopsDone(const std::vector<TopCheck>& batch, const RedisRepl
   }
 }
 
-void RedisEngine::Stop() {
-  if (stopped_) return;
+// The two commands are answered in order: the second's reply is the end.
+void RedisEngine::Stop(std::function<void()> done) {
   stopped_ = true;
-  if (!commands_up_) return;
   commands_.Command({"ZREM", NodesKey(), options_.node_id}, [](RedisFailure, const RedisReply&) {});
-  commands_.Command({"DEL", CountsKey(options_.node_id)}, [](RedisFailure, const RedisReply&) {});
+  commands_.Command({"DEL", CountsKey(options_.node_id)},
+                    Guarded([done = std::move(done)](RedisFailure, const RedisReply&) {
+                      if (done) done();
+                    }));
 }
 
 // --- state ------------------------------------------------------------------------------

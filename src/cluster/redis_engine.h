@@ -133,11 +133,18 @@ class RedisEngine final : public core::ClusterEngine {
   /// Runs the periodic jobs that are due: the heartbeat, the liveness probe
   /// and its verdict, the top check, reads that failed and are retried.
   void Tick();
-  /// At a clean stop, before the connections go: leaves the node list (best
-  /// effort), and sends nothing more (no reads, probes or heartbeats).
-  void Stop();
+  /// At a clean stop, before the connections go: leaves the node list, and
+  /// sends nothing more (no reads, probes or heartbeats). `done` is called
+  /// when Redis has answered (or the commands failed): the owner keeps the
+  /// loop running until then (within a deadline), or the other nodes count
+  /// this one until it expires.
+  void Stop(std::function<void()> done = {});
 
   // --- core::ClusterEngine ---------------------------------------------------
+  // Every epoch candidate must be fresh (core::IdSource::NewEpoch): one that
+  // Redis stored before could name a new epoch after Redis lost the channel,
+  // and its seqs, starting again at 1, would look like duplicates. Attach's
+  // candidate serves the channel's first read only; later reads draw their own.
   void SetEvents(core::EngineEvents* events) override;
   bool up() const override;
   std::string down_reason() const override;

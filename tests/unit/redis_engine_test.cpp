@@ -582,6 +582,15 @@ TEST_F(RedisEngineTest, TheTopCheckLeavesAChannelThatCaughtUpAlone) {
   EXPECT_EQ(commands_.Count("read"), 0u);
 }
 
+TEST_F(RedisEngineTest, TheTopCheckFindingTheSeqGoneBackTakesANewSnapshot) {
+  Connect();
+  AttachSynced();
+  clock_.Advance(10000);
+  engine_.Tick();
+  commands_.Answer("tops", Array({Str(kEpoch), Int(1)}));  // Same epoch, top 1 < 5.
+  EXPECT_EQ(commands_.Take("read").args.at(3), "tail");
+}
+
 TEST_F(RedisEngineTest, TheTopCheckFindingTheMetaGoneTakesANewSnapshot) {
   Connect();
   AttachSynced();
@@ -754,9 +763,14 @@ TEST_F(RedisEngineTest, StopLeavesTheNodeListAndSendsNothingMore) {
   engine_.Attach("news", "Candidate001");
   engine_.OnPubSubSubscribed("t:{news}:p");
   Call read = commands_.Take("read");
-  engine_.Stop();
+  bool stopped = false;
+  engine_.Stop([&] { stopped = true; });
   EXPECT_EQ(commands_.Take("ZREM").argv, (Lines{"ZREM", "t:nodes", "node1"}));
-  EXPECT_EQ(commands_.Take("DEL").argv, (Lines{"DEL", "t:counts:node1"}));
+  Call del = commands_.Take("DEL");
+  EXPECT_EQ(del.argv, (Lines{"DEL", "t:counts:node1"}));
+  EXPECT_FALSE(stopped);
+  del.done(RedisFailure::kNone, Int(1));
+  EXPECT_TRUE(stopped);
   // The connections going down fail what was out; nothing is sent again.
   read.done(RedisFailure::kDisconnected, RedisReply());
   clock_.Advance(20000);
