@@ -170,6 +170,10 @@ class Node final : public core::EngineEvents {
   static RedisOptions Connection(const std::string& socket) {
     RedisOptions options;
     options.endpoint.unix_path = socket;
+    // A sanitizer build on a busy machine can take longer than the default
+    // second; a timeout here would drop a connection mid-test (a kill -9 of
+    // Redis is seen at once, as the connection closes).
+    options.command_timeout = 5s;
     options.backoff_min = 50ms;
     options.backoff_max = 200ms;
     return options;
@@ -190,6 +194,16 @@ class Node final : public core::EngineEvents {
   RedisPubSubConnection pubsub_;
   asio::steady_timer ticker_;
 };
+
+/// The node's engine figures, for failure messages.
+std::string Describe(Node& node) {
+  const RedisEngineStats stats = node.engine().stats();
+  return node.engine().node_id() + ": repairs " + std::to_string(stats.repairs) + ", resyncs " +
+         std::to_string(stats.resyncs) + ", pub/sub reconnects " +
+         std::to_string(stats.pubsub_reconnects) + ", probes failed " +
+         std::to_string(stats.probes_failed) + ", reads failed " +
+         std::to_string(stats.reads_failed);
+}
 
 class RedisEngineTest : public ::testing::Test {
  protected:
@@ -268,11 +282,11 @@ TEST_F(RedisEngineTest, EveryNodeGetsEveryPublishOnceAndInOrder) {
   for (size_t i = 0; i < acks.size(); ++i) {
     ASSERT_TRUE(acks[i].ok) << acks[i].error;
     EXPECT_EQ(acks[i].seq, i + 1);
-    EXPECT_EQ(acks[i].nodes, 2u);  // Both nodes are subscribed.
+    EXPECT_EQ(acks[i].nodes, 2u) << Describe(*a_) << "; " << Describe(*b_);
   }
   ASSERT_TRUE(RunUntil([&] { return a_->last("news") == 200 && b_->last("news") == 200; }));
   for (Node* node : {a_.get(), b_.get()}) {
-    EXPECT_EQ(node->syncs, 1);
+    EXPECT_EQ(node->syncs, 1) << Describe(*node);
     ASSERT_EQ(node->positions["news"].payloads.size(), 200u);
     EXPECT_EQ(node->positions["news"].payloads[199], "m199");
     EXPECT_EQ(node->positions["news"].epoch, acks[0].epoch);
@@ -286,7 +300,7 @@ TEST_F(RedisEngineTest, KilledPubSubConnectionsLeaveNoGap) {
   });
   ASSERT_TRUE(RunUntil([&] { return a_->last("news") == 300 && b_->last("news") == 300; }));
   for (Node* node : {a_.get(), b_.get()}) {
-    EXPECT_EQ(node->syncs, 1) << "a resync where a catch-up would do";
+    EXPECT_EQ(node->syncs, 1) << "a resync where a catch-up would do; " << Describe(*node);
     EXPECT_EQ(node->positions["news"].payloads.size(), 300u);
     EXPECT_GE(node->engine().stats().pubsub_reconnects, 2u);
   }
