@@ -108,9 +108,9 @@ class RedisEngine final : public core::ClusterEngine {
   static constexpr int64_t kTickMs = 250;
 
   /// The connections, clock and id source must outlive the engine. The
-  /// engine only keeps the references until the connections report up, so
-  /// the owner may declare it before them and construct them with
-  /// command_events() and pubsub_events().
+  /// constructor only stores the references, so the owner may declare the
+  /// engine before the connections and construct them with command_events()
+  /// and pubsub_events().
   RedisEngine(RedisEngineOptions options, RedisCommands& commands, RedisPubSub& pubsub,
               const core::Clock& clock, core::IdSource& ids);
   ~RedisEngine() override;
