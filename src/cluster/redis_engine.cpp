@@ -674,7 +674,7 @@ void RedisEngine::RunTopCheck(int64_t now) {
   };
   for (const auto& [name, channel] : channels_) {
     if (!channel.synced || !channel.subscribed || channel.reading) continue;
-    batch.push_back(TopCheck{name, channel.generation, channel.read_serial});
+    batch.push_back(TopCheck{name, channel.generation, channel.read_serial, channel.last});
     keys.push_back(MetaKey(name));
     if (batch.size() == options_.top_check_batch) send();
   }
@@ -693,7 +693,9 @@ void RedisEngine::OnTopsDone(const std::vector<TopCheck>& batch, const RedisRepl
       continue;  // Read since, or gone: this answer is stale.
     }
     const uint64_t seen = std::exchange(channel->top_seen, 0);
-    if (reply.elements[2 * i].str != channel->epoch || top < channel->last) {
+    // Messages published after the script ran may be delivered before its
+    // answer comes: `last` may be past `top` now, but not past it then.
+    if (reply.elements[2 * i].str != channel->epoch || top < check.last) {
       // The meta hash was lost, or replaced (with the same epoch only if a
       // candidate was used twice: its seqs went back).
       channel->want_snapshot = true;

@@ -202,6 +202,7 @@ class RedisEngine final : public core::ClusterEngine {
     std::string name;
     uint64_t generation = 0;
     uint64_t read_serial = 0;
+    uint64_t last = 0;  ///< Delivered when asked: the top Redis answers is at least this.
   };
 
   std::optional<std::string> ChannelOf(std::string_view pubsub_channel) const;

@@ -591,6 +591,21 @@ TEST_F(RedisEngineTest, TheTopCheckFindingTheSeqGoneBackTakesANewSnapshot) {
   EXPECT_EQ(commands_.Take("read").args.at(3), "tail");
 }
 
+TEST_F(RedisEngineTest, TheTopCheckIsNotFooledByMessagesThatOvertakeItsAnswer) {
+  Connect();
+  AttachSynced();
+  clock_.Advance(10000);
+  engine_.Tick();
+  Call tops = commands_.Take("tops");
+  // Published after the script ran, delivered before its answer.
+  Deliver("news", Message(6, kEpoch));
+  Deliver("news", Message(7, kEpoch));
+  tops.done(RedisFailure::kNone, Array({Str(kEpoch), Int(5)}));
+  EXPECT_EQ(commands_.Count("read"), 0u);
+  EXPECT_EQ(events_.Take(), (Lines{"entry news 6=p6", "entry news 7=p7"}));
+  EXPECT_EQ(engine_.stats().resyncs, 0u);
+}
+
 TEST_F(RedisEngineTest, TheTopCheckFindingTheMetaGoneTakesANewSnapshot) {
   Connect();
   AttachSynced();
