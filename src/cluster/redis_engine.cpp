@@ -399,6 +399,7 @@ void RedisEngine::Hold(Channel& channel, uint64_t seq, std::string_view epoch,
 }
 
 void RedisEngine::StartRead(const std::string& name, Channel& channel, ReadKind kind) {
+  if (stopped_) return;
   if (!commands_up_) {
     failed_reads_.insert(name);
     return;
@@ -583,6 +584,7 @@ void RedisEngine::Read(const std::string& channel, const std::string& epoch_cand
 // --- the periodic jobs -----------------------------------------------------------------
 
 void RedisEngine::Tick() {
+  if (stopped_) return;
   const int64_t now = clock_.MonotonicMillis();
   if (commands_up_ && !heartbeat_out_ && now >= next_heartbeat_) RunHeartbeat();
   if (commands_up_ && pubsub_up_ && probe_subscribed_ && now >= next_probe_) SendProbe(now);
@@ -632,6 +634,7 @@ void RedisEngine::CheckProbe(int64_t now) {
 }
 
 void RedisEngine::RunHeartbeat() {
+  if (stopped_) return;
   heartbeat_out_ = true;
   next_heartbeat_ = clock_.MonotonicMillis() + options_.heartbeat_interval_ms;
   std::vector<std::string> args{options_.node_id, std::to_string(options_.node_expiry_ms),
@@ -689,7 +692,7 @@ void RedisEngine::RunTopCheck(int64_t now) {
   };
   for (const auto& [name, channel] : channels_) {
     if (!channel.synced || !channel.subscribed || channel.reading) continue;
-    batch.push_back(TopCheck{name, channel.generation, channel.read_serial});
+    batch.push_back(TopCheck{name, channel.generation, channel.read_serial, channel.last});
     keys.push_back(MetaKey(name));
     if (batch.size() == options_.top_check_batch) send();
   }
@@ -708,8 +711,12 @@ void RedisEngine::OnTopsDone(const std::vector<TopCheck>& batch, const RedisRepl
       continue;  // Read since, or gone: this answer is stale.
     }
     const uint64_t seen = std::exchange(channel->top_seen, 0);
-    if (reply.elements[2 * i].str != channel->epoch) {
-      channel->want_snapshot = true;  // The meta hash was lost, or replaced.
+    // Messages published after the script ran may be delivered before its
+    // answer comes: `last` may be past `top` now, but not past it then.
+    if (reply.elements[2 * i].str != channel->epoch || top < check.last) {
+      // The meta hash was lost, or replaced (with the same epoch only if a
+      // candidate was used twice: its seqs went back).
+      channel->want_snapshot = true;
     } else if (top > channel->last && seen > channel->last) {
       channel->want_catch_up = true;
     } else {
@@ -720,10 +727,14 @@ void RedisEngine::OnTopsDone(const std::vector<TopCheck>& batch, const RedisRepl
   }
 }
 
-void RedisEngine::Stop() {
-  if (!commands_up_) return;
+// The two commands are answered in order: the second's reply is the end.
+void RedisEngine::Stop(std::function<void()> done) {
+  stopped_ = true;
   commands_.Command({"ZREM", NodesKey(), options_.node_id}, [](RedisFailure, const RedisReply&) {});
-  commands_.Command({"DEL", CountsKey(options_.node_id)}, [](RedisFailure, const RedisReply&) {});
+  commands_.Command({"DEL", CountsKey(options_.node_id)},
+                    Guarded([done = std::move(done)](RedisFailure, const RedisReply&) {
+                      if (done) done();
+                    }));
 }
 
 // --- state ------------------------------------------------------------------------------

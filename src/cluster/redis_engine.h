@@ -107,8 +107,10 @@ class RedisEngine final : public core::ClusterEngine {
   /// How often the owner should call Tick().
   static constexpr int64_t kTickMs = 250;
 
-  /// The connections, clock and id source must outlive the engine; the
-  /// engine sends nothing until the connections report up.
+  /// The connections, clock and id source must outlive the engine. The
+  /// constructor only stores the references, so the owner may declare the
+  /// engine before the connections and construct them with command_events()
+  /// and pubsub_events().
   RedisEngine(RedisEngineOptions options, RedisCommands& commands, RedisPubSub& pubsub,
               const core::Clock& clock, core::IdSource& ids);
   ~RedisEngine() override;
@@ -131,10 +133,18 @@ class RedisEngine final : public core::ClusterEngine {
   /// Runs the periodic jobs that are due: the heartbeat, the liveness probe
   /// and its verdict, the top check, reads that failed and are retried.
   void Tick();
-  /// Leaves the node list (best effort, at a clean stop).
-  void Stop();
+  /// At a clean stop, before the connections go: leaves the node list, and
+  /// sends nothing more (no reads, probes or heartbeats). `done` is called
+  /// when Redis has answered (or the commands failed): the owner keeps the
+  /// loop running until then (within a deadline), or the other nodes count
+  /// this one until it expires.
+  void Stop(std::function<void()> done = {});
 
   // --- core::ClusterEngine ---------------------------------------------------
+  // Every epoch candidate must be fresh (core::IdSource::NewEpoch): one that
+  // Redis stored before could name a new epoch after Redis lost the channel,
+  // and its seqs, starting again at 1, would look like duplicates. Attach's
+  // candidate serves the channel's first read only; later reads draw their own.
   void SetEvents(core::EngineEvents* events) override;
   bool up() const override;
   std::string down_reason() const override;
@@ -193,6 +203,7 @@ class RedisEngine final : public core::ClusterEngine {
     std::string name;
     uint64_t generation = 0;
     uint64_t read_serial = 0;
+    uint64_t last = 0;  ///< Delivered when asked: the top Redis answers is at least this.
   };
 
   std::optional<std::string> ChannelOf(std::string_view pubsub_channel) const;
@@ -235,6 +246,7 @@ class RedisEngine final : public core::ClusterEngine {
   std::string key_head_;       ///< "<prefix>:{"
   std::string probe_channel_;  ///< "<prefix>:node:<id>"
 
+  bool stopped_ = false;
   bool commands_up_ = false;
   std::string commands_why_ = "not connected yet";
   bool pubsub_up_ = false;

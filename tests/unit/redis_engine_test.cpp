@@ -582,6 +582,30 @@ TEST_F(RedisEngineTest, TheTopCheckLeavesAChannelThatCaughtUpAlone) {
   EXPECT_EQ(commands_.Count("read"), 0u);
 }
 
+TEST_F(RedisEngineTest, TheTopCheckFindingTheSeqGoneBackTakesANewSnapshot) {
+  Connect();
+  AttachSynced();
+  clock_.Advance(10000);
+  engine_.Tick();
+  commands_.Answer("tops", Array({Str(kEpoch), Int(1)}));  // Same epoch, top 1 < 5.
+  EXPECT_EQ(commands_.Take("read").args.at(3), "tail");
+}
+
+TEST_F(RedisEngineTest, TheTopCheckIsNotFooledByMessagesThatOvertakeItsAnswer) {
+  Connect();
+  AttachSynced();
+  clock_.Advance(10000);
+  engine_.Tick();
+  Call tops = commands_.Take("tops");
+  // Published after the script ran, delivered before its answer.
+  Deliver("news", Message(6, kEpoch));
+  Deliver("news", Message(7, kEpoch));
+  tops.done(RedisFailure::kNone, Array({Str(kEpoch), Int(5)}));
+  EXPECT_EQ(commands_.Count("read"), 0u);
+  EXPECT_EQ(events_.Take(), (Lines{"entry news 6=p6", "entry news 7=p7"}));
+  EXPECT_EQ(engine_.stats().resyncs, 0u);
+}
+
 TEST_F(RedisEngineTest, TheTopCheckFindingTheMetaGoneTakesANewSnapshot) {
   Connect();
   AttachSynced();
@@ -772,11 +796,24 @@ TEST_F(RedisEngineTest, TheHeartbeatReportsNodesAndTheirSubscribers) {
   EXPECT_EQ(engine_.nodes(), 0u);  // Unknown.
 }
 
-TEST_F(RedisEngineTest, StopLeavesTheNodeList) {
+TEST_F(RedisEngineTest, StopLeavesTheNodeListAndSendsNothingMore) {
   Connect();
-  engine_.Stop();
+  engine_.Attach("news", "Candidate001");
+  engine_.OnPubSubSubscribed("t:{news}:p");
+  Call read = commands_.Take("read");
+  bool stopped = false;
+  engine_.Stop([&] { stopped = true; });
   EXPECT_EQ(commands_.Take("ZREM").argv, (Lines{"ZREM", "t:nodes", "node1"}));
-  EXPECT_EQ(commands_.Take("DEL").argv, (Lines{"DEL", "t:counts:node1"}));
+  Call del = commands_.Take("DEL");
+  EXPECT_EQ(del.argv, (Lines{"DEL", "t:counts:node1"}));
+  EXPECT_FALSE(stopped);
+  del.done(RedisFailure::kNone, Int(1));
+  EXPECT_TRUE(stopped);
+  // The connections going down fail what was out; nothing is sent again.
+  read.done(RedisFailure::kDisconnected, RedisReply());
+  clock_.Advance(20000);
+  engine_.Tick();
+  EXPECT_TRUE(commands_.calls.empty());
 }
 
 TEST_F(RedisEngineTest, RepliesAfterTheEngineIsGoneAreIgnored) {
