@@ -1,7 +1,10 @@
 #include "daemon/cluster_node.h"
 
 #include <chrono>
+#include <memory>
 #include <utility>
+
+#include <asio/post.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -39,7 +42,9 @@ ClusterNode::ClusterNode(asio::io_context& io, const config::Config& config,
       prefix_(config.cluster_prefix),
       history_size_(config.history_size),
       history_ttl_s_(config.history_ttl_s),
-      tick_timer_(io) {
+      io_(io),
+      tick_timer_(io),
+      leave_timer_(io) {
   // The connections report to the engine, which needs them to exist first:
   // their events reach it through this object, once it is there.
   cluster::CommandEvents command_events;
@@ -74,7 +79,7 @@ ClusterNode::ClusterNode(asio::io_context& io, const config::Config& config,
   engine_->SetSubscriberCounts([&hub] { return hub.ChannelCounts(); });
 }
 
-ClusterNode::~ClusterNode() { Stop(); }
+ClusterNode::~ClusterNode() { Close(); }
 
 void ClusterNode::Start() {
   spdlog::info("cluster: node {} of the cluster \"{}\" in Redis at {}; history in Redis, {} "
@@ -85,11 +90,42 @@ void ClusterNode::Start() {
   ScheduleTick();
 }
 
-void ClusterNode::Stop() {
-  if (stopped_) return;
+void ClusterNode::Stop(std::function<void()> done) {
+  if (stopped_) {
+    if (done) asio::post(io_, std::move(done));
+    return;
+  }
   stopped_ = true;
   tick_timer_.cancel();
-  engine_->Stop();
+  // Whichever comes first: Redis has this node off its list, or the wait is
+  // over (the other nodes then count it until its entry expires, 10 s).
+  auto finished = std::make_shared<bool>(false);
+  auto finish = [this, finished, done = std::move(done)] {
+    if (*finished) return;
+    *finished = true;
+    leave_timer_.cancel();
+    // Not from inside the engine's reply callback: the connections close after it.
+    asio::post(io_, [this, done] {
+      Close();
+      if (done) done();
+    });
+  };
+  engine_->Stop(finish);
+  leave_timer_.expires_after(kLeaveMs);
+  leave_timer_.async_wait([finish](const asio::error_code& ec) {
+    if (!ec) finish();
+  });
+}
+
+void ClusterNode::Close() {
+  if (closed_) return;
+  closed_ = true;
+  tick_timer_.cancel();
+  leave_timer_.cancel();
+  if (!stopped_) {
+    stopped_ = true;
+    engine_->Stop();
+  }
   pubsub_->Stop();
   commands_->Stop();
 }

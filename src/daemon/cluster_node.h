@@ -4,6 +4,8 @@
 // to the broker; everything else about the cluster is the engine's.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,13 +35,18 @@ class ClusterNode {
   core::ClusterEngine& engine() { return *engine_; }
   /// Connects (and keeps reconnecting) until Stop().
   void Start();
-  /// Leaves the node list (best effort) and closes both connections.
-  void Stop();
+  /// Leaves the node list (waiting at most kLeaveMs for Redis to take it),
+  /// then closes both connections and calls `done` (on the loop).
+  void Stop(std::function<void()> done);
   /// The /api/stats and /metrics figures of the cluster.
   void Fill(protocol::StatsExtra* extra) const;
 
  private:
   void ScheduleTick();
+  /// Closes both connections now (the destructor; the loop may be gone).
+  void Close();
+
+  static constexpr std::chrono::milliseconds kLeaveMs{500};
 
   const std::string address_;
   const std::string prefix_;
@@ -49,8 +56,11 @@ class ClusterNode {
   std::unique_ptr<cluster::RedisCommandConnection> commands_;
   std::unique_ptr<cluster::RedisPubSubConnection> pubsub_;
   std::unique_ptr<cluster::RedisEngine> engine_;
+  asio::io_context& io_;
   asio::steady_timer tick_timer_;
+  asio::steady_timer leave_timer_;
   bool stopped_ = false;
+  bool closed_ = false;
 };
 
 }  // namespace notifyd::daemon

@@ -249,10 +249,16 @@ void Daemon::Stop(int signo) {
   status_timer_.cancel();
   sweep_timer_.cancel();
   server_.Shutdown(static_cast<int64_t>(config_.shutdown_timeout_s * 1000), [this] {
-    if (cluster_) cluster_->Stop();
-    watchdog_timer_.cancel();
-    signals_.cancel();
-    io_.stop();
+    auto finish = [this] {
+      watchdog_timer_.cancel();
+      signals_.cancel();
+      io_.stop();
+    };
+    if (cluster_) {
+      cluster_->Stop(finish);  // off the node list first
+    } else {
+      finish();
+    }
   });
 }
 

@@ -210,6 +210,14 @@ class CrossNode(ClusterTestCase):
         for d in (self.a, self.b):
             wait_until(lambda: counted(d), timeout=10, what="3 subscribers counted on " + str(d.port))
 
+    async def test_a_node_that_stops_cleanly_leaves_the_count_at_once(self):
+        self.assertEqual(self.a.stop(timeout=10), 0, self.a.stderr_text())
+        started = time.monotonic()
+        # Sooner than the 10 s after which a node that said nothing expires.
+        wait_until(lambda: cluster_state(self.b).get("nodes") == 1, timeout=6,
+                   what="node A off the node list")
+        self.assertLess(time.monotonic() - started, 6)
+
     async def test_idempotency_key_holds_across_nodes(self):
         first = publish_ok(self.a, "keys", "once", headers={"Idempotency-Key": "k-1"})
         status, h, again = publish(self.b, "keys", "twice", headers={"Idempotency-Key": "k-1"})
