@@ -31,83 +31,15 @@
 #include "cluster/redis_connection.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "support/redis_server.h"
 
 namespace notifyd::cluster {
 namespace {
 
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
-
-/// redis-server on a unix socket in `dir`, nothing saved; killed by its PID.
-class Server {
- public:
-  explicit Server(std::string dir) : dir_(std::move(dir)) {}
-  ~Server() { Kill(); }
-
-  std::string socket() const { return dir_ + "/redis.sock"; }
-
-  bool Start(std::string* error) {
-    std::vector<std::string> args = {
-        "redis-server", "--port", "0",     "--unixsocket", socket(),    "--save",           "",
-        "--appendonly", "no",     "--dir", dir_,           "--logfile", dir_ + "/redis.log"};
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execvp("redis-server", argv.data());
-      _exit(127);
-    }
-    const auto deadline = SteadyClock::now() + 5s;
-    while (SteadyClock::now() < deadline) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        *error = "redis-server exited at start";
-        return false;
-      }
-      if (Control({"PING"}) == "PONG") return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    *error = "redis-server did not answer PING within 5 s";
-    return false;
-  }
-
-  void Kill() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    int status;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  /// One command on a blocking connection of the test's own; the reply as text.
-  std::string Control(const std::vector<std::string>& words) const {
-    redisContext* c = redisConnectUnix(socket().c_str());
-    std::string out;
-    if (c != nullptr && c->err == 0) {
-      std::vector<const char*> argv;
-      std::vector<size_t> lengths;
-      for (const std::string& word : words) {
-        argv.push_back(word.data());
-        lengths.push_back(word.size());
-      }
-      auto* reply = static_cast<redisReply*>(
-          redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()));
-      if (reply != nullptr) {
-        if (reply->str != nullptr) out.assign(reply->str, reply->len);
-        if (reply->type == REDIS_REPLY_INTEGER) out = std::to_string(reply->integer);
-        freeReplyObject(reply);
-      }
-    }
-    if (c != nullptr) redisFree(c);
-    return out;
-  }
-
- private:
-  std::string dir_;
-  pid_t pid_ = -1;
-};
+using testing_support::FindRedisServer;
+using testing_support::RedisServer;
 
 /// One notifyd node's engine and connections, as the daemon would own them,
 /// checking what the engine reports against the contract.
@@ -208,17 +140,16 @@ std::string Describe(Node& node) {
 class RedisEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::system("command -v redis-server >/dev/null 2>&1") != 0) {
-      GTEST_SKIP() << "redis-server is not installed";
-    }
+    const std::string binary = FindRedisServer();
+    if (binary.empty()) GTEST_SKIP() << "redis-server is not installed";
     char dir[] = "/tmp/notifyd-engine-XXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);
     dir_ = dir;
-    server_ = std::make_unique<Server>(dir_);
+    server_ = std::make_unique<RedisServer>(binary, dir_);
     std::string error;
-    ASSERT_TRUE(server_->Start(&error)) << error;
-    a_ = std::make_unique<Node>(io_, server_->socket(), "nodeA");
-    b_ = std::make_unique<Node>(io_, server_->socket(), "nodeB");
+    ASSERT_TRUE(server_->Start(0, &error)) << error;
+    a_ = std::make_unique<Node>(io_, server_->unix_path(), "nodeA");
+    b_ = std::make_unique<Node>(io_, server_->unix_path(), "nodeB");
     ASSERT_TRUE(RunUntil([&] { return a_->up && b_->up; }));
   }
 
@@ -271,7 +202,7 @@ class RedisEngineTest : public ::testing::Test {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   std::string dir_;
-  std::unique_ptr<Server> server_;
+  std::unique_ptr<RedisServer> server_;
   std::unique_ptr<Node> a_;
   std::unique_ptr<Node> b_;
 };
@@ -338,7 +269,7 @@ TEST_F(RedisEngineTest, RedisKilledFailsPublishesAndTheNodesComeBackWithIt) {
   EXPECT_LT(SteadyClock::now() - start, 1s);
 
   std::string error;
-  ASSERT_TRUE(server_->Start(&error)) << error;
+  ASSERT_TRUE(server_->Start(0, &error)) << error;
   ASSERT_TRUE(RunUntil([&] { return a_->up && b_->up; }));
   // The data went with the process: both nodes resync to a new epoch.
   for (Node* node : {a_.get(), b_.get()}) {
