@@ -279,7 +279,9 @@ class Broker final : public StoreEvents, public EngineEvents {
 
   /// How long publishes answer 503 after a failed commit before trying again.
   static constexpr int64_t kStoreRetryMs = 1000;
-  static constexpr size_t kDeliveredKept = 1024;
+  /// Recent (seq, delivered) pairs kept per followed channel: enough for the
+  /// publishes of this node in flight at once, small beside the channel's ring.
+  static constexpr size_t kDeliveredKept = 64;
 
   Stream& StreamFor(const std::string& channel);
   void Keep(Stream& stream, Kept kept);

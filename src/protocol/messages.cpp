@@ -482,6 +482,8 @@ std::string EncodeStats(const core::HubStats& stats, const StatsExtra& extra) {
   w.Uint64(extra.cluster_nodes);
   w.Key("resyncs");
   w.Uint64(h.resyncs);
+  w.Key("malformedEntries");
+  w.Uint64(h.malformed_entries);
   for (const StatsExtra::ClusterFigure& figure : extra.cluster_figures) {
     w.Key(figure.stats_key.c_str(), static_cast<rapidjson::SizeType>(figure.stats_key.size()));
     w.Uint64(figure.value);

@@ -165,6 +165,9 @@ void WriteHistory(const StatsExtra& extra, Exposition& e) {
   e.Single("notifyd_cluster_resyncs_total", "counter",
            "resync pushes: a followed channel's stream could not be continued gap-free.",
            Num(h.resyncs));
+  e.Single("notifyd_cluster_malformed_entries_total", "counter",
+           "Notifications in Redis that no notifyd wrote (counted, not delivered).",
+           Num(h.malformed_entries));
   for (const StatsExtra::ClusterFigure& figure : extra.cluster_figures) {
     e.Single(figure.metric, figure.counter ? "counter" : "gauge", figure.help, Num(figure.value));
   }

@@ -334,6 +334,23 @@ TEST_F(BrokerClusterTest, AChannelWithoutLocalSubscribersIsDetachedAfterALinger)
   EXPECT_EQ(engine_.attached.size(), 2u);
 }
 
+TEST_F(BrokerClusterTest, AnEntryNoNotifydWroteIsCountedNotDelivered) {
+  FakeSubscriber sub;
+  Subscribe(Connect(&sub), "news", std::nullopt);
+  broker_.OnSynced("news", Snapshot("EEEEEEEEEEEE", 1, 2));
+  broker_.OnEntry("news", 3, "not a payload");
+  EXPECT_TRUE(sub.frames().empty());
+  EXPECT_EQ(broker_.stats().malformed_entries, 1u);
+  // Its position counts: the next one continues from it, and a resume from
+  // before it cannot be recovered (the ring no longer reaches it).
+  broker_.OnEntry("news", 4, Entry(4, "n4").payload);
+  ASSERT_EQ(sub.frames().size(), 1u);
+  EXPECT_EQ(sub.frames()[0]->seq, 4u);
+  Subscribe(Connect(&sub), "news", Position{"EEEEEEEEEEEE", 2});
+  EXPECT_FALSE(resumed_.back().recovery.recovered);
+  EXPECT_EQ(resumed_.back().top, 4u);
+}
+
 TEST_F(BrokerClusterTest, PollingAChannelNotFollowedReadsTheEngine) {
   std::vector<HistoryPage> pages;
   auto defer = [&]() -> HistoryPageDone {

@@ -163,6 +163,7 @@ TEST_F(MetricsTest, EveryFamilyIsThere) {
       {"notifyd_broker_up", "gauge"},
       {"notifyd_cluster_nodes", "gauge"},
       {"notifyd_cluster_resyncs_total", "counter"},
+      {"notifyd_cluster_malformed_entries_total", "counter"},
       {"notifyd_history_store_ok", "gauge"},
       {"notifyd_history_store_failures_total", "counter"},
       {"notifyd_history_channels", "gauge"},
