@@ -29,5 +29,7 @@ class SystemClock final : public Clock {
 
 /// "2026-11-25T19:07:29.123Z": UTC ISO-8601 with milliseconds, as on the wire.
 std::string FormatIso8601(int64_t wall_millis);
+/// FormatIso8601 appended to `out` (24 bytes for years 0000..9999).
+void AppendIso8601(std::string& out, int64_t wall_millis);
 
 }  // namespace notifyd::core

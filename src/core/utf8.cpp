@@ -1,6 +1,7 @@
 #include "core/utf8.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace notifyd::core {
 
@@ -37,6 +38,15 @@ bool IsValidUtf8(std::string_view text) {
   const auto* p = reinterpret_cast<const uint8_t*>(text.data());
   const auto* end = p + text.size();
   while (p < end) {
+    // Most text is ASCII: eight bytes at a time while no high bit is set.
+    if (end - p >= 8) {
+      uint64_t word;
+      std::memcpy(&word, p, 8);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        p += 8;
+        continue;
+      }
+    }
     int n = SequenceLength(p, end);
     if (n == 0) return false;
     p += n;

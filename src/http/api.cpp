@@ -163,6 +163,7 @@ Api::Api(core::Hub& hub, core::Broker& broker, const core::Clock& clock,
 
 void Api::Configure(const config::Config& config) {
   cors_origin_ = config.cors_origin;
+  common_headers_ = MakeCommonHeaders(cors_origin_);
   max_body_bytes_ = config.max_body_bytes;
   allowed_hosts_ = config.allowed_hosts;
   allowed_origins_ = config.allowed_origins;
@@ -384,11 +385,18 @@ Response Api::BodyTooLarge() {
 }
 
 void Api::AddCommonHeaders(Response* response) const {
-  response->SetHeader("Access-Control-Allow-Origin", cors_origin_);
-  response->SetHeader("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
-  response->SetHeader("Access-Control-Allow-Headers",
-                      "Content-Type, Authorization, Idempotency-Key, Last-Event-ID, Title");
-  response->SetHeader("Access-Control-Expose-Headers", "Idempotent-Replayed");
+  if (response->shared_headers || !response->Header("Access-Control-Allow-Origin").empty()) return;
+  response->shared_headers = common_headers_;
+}
+
+std::shared_ptr<const std::string> Api::MakeCommonHeaders(const std::string& cors_origin) {
+  return std::make_shared<const std::string>(
+      "Access-Control-Allow-Origin: " + cors_origin +
+      "\r\n"
+      "Access-Control-Allow-Methods: GET, POST, PUT, DELETE, OPTIONS\r\n"
+      "Access-Control-Allow-Headers: Content-Type, Authorization, Idempotency-Key, "
+      "Last-Event-ID, Title\r\n"
+      "Access-Control-Expose-Headers: Idempotent-Replayed\r\n");
 }
 
 Response Api::Publish(const Request& request, const Params& params) {

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <optional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -103,11 +104,13 @@ class Api {
   /// no body length (the stream ends when the connection does).
   Response EventsHead() const;
 
-  /// Adds the headers every response carries (CORS); for responses made
-  /// outside Handle, such as a refused WebSocket upgrade.
+  /// Adds the headers every response carries (CORS), unless it has its own
+  /// Access-Control-Allow-Origin; for responses made outside Handle too, such
+  /// as a refused WebSocket upgrade.
   void AddCommonHeaders(Response* response) const;
 
  private:
+  static std::shared_ptr<const std::string> MakeCommonHeaders(const std::string& cors_origin);
   Response Publish(const Request& request, const Params& params);
   Response Channels(const Request& request, const Params& params);
   Response Messages(const Request& request, const Params& params);
@@ -156,6 +159,8 @@ class Api {
   ProcessSource process_;
   Router router_;
   std::string cors_origin_ = "*";
+  /// The CORS header lines of every response, for cors_origin_.
+  std::shared_ptr<const std::string> common_headers_ = MakeCommonHeaders("*");
   size_t max_body_bytes_ = 65536;
   std::vector<std::string> allowed_hosts_;
   std::vector<std::string> allowed_origins_;

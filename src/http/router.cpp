@@ -77,7 +77,21 @@ void Response::SetHeader(std::string name, std::string value) {
 
 std::string_view Response::Header(std::string_view name) const {
   bool found;
-  return FindHeader(headers, name, &found);
+  std::string_view value = FindHeader(headers, name, &found);
+  if (found || !shared_headers) return value;
+  std::string_view lines = *shared_headers;
+  while (!lines.empty()) {
+    size_t end = lines.find("\r\n");
+    std::string_view line = lines.substr(0, end);
+    lines = end == std::string_view::npos ? std::string_view() : lines.substr(end + 2);
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos && EqualsIgnoreCase(line.substr(0, colon), name)) {
+      value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      return value;
+    }
+  }
+  return {};
 }
 
 void Router::Add(std::string method, std::string pattern, Handler handler) {

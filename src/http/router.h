@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,6 +43,11 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  /// Header lines ("Name: value\r\n" each) that many responses share, sent
+  /// after `headers`: the CORS headers every API response carries
+  /// (Api::AddCommonHeaders), made once instead of once per response.
+  /// Header() finds them; SetHeader() does not replace them.
+  std::shared_ptr<const std::string> shared_headers = nullptr;
 
   /// The placeholder a handler returns after taking request.defer().
   static Response Deferred() { return Response{0, {}, {}}; }

@@ -1,5 +1,7 @@
 #include "protocol/json.h"
 
+#include <array>
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
@@ -9,6 +11,44 @@
 namespace notifyd::protocol {
 
 namespace {
+
+// What AppendJsonString does with a byte: 0 copy, 'u' \u00XX, 2 a UTF-8
+// lead byte (or a stray one) to check, else the letter after the backslash.
+constexpr std::array<char, 256> kEscapes = [] {
+  std::array<char, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = 'u';
+  table['\b'] = 'b';
+  table['\t'] = 't';
+  table['\n'] = 'n';
+  table['\f'] = 'f';
+  table['\r'] = 'r';
+  table['"'] = '"';
+  table['\\'] = '\\';
+  for (int c = 0x80; c < 0x100; ++c) table[c] = 2;
+  return table;
+}();
+
+// Escapes `s`, known to be UTF-8, into `out`.
+void AppendEscaped(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const char* p = s.data();
+  const char* end = p + s.size();
+  const char* run = p;  // start of the bytes not yet appended
+  for (; p < end; ++p) {
+    char e = kEscapes[static_cast<unsigned char>(*p)];
+    if (e == 0 || e == 2) continue;
+    out.append(run, static_cast<size_t>(p - run));
+    run = p + 1;
+    if (e == 'u') {
+      char u[6] = {'\\', 'u', '0', '0', kHex[(*p >> 4) & 0xF], kHex[*p & 0xF]};
+      out.append(u, sizeof u);
+    } else {
+      char pair[2] = {'\\', e};
+      out.append(pair, 2);
+    }
+  }
+  out.append(run, static_cast<size_t>(end - run));
+}
 
 // No kParseValidateEncodingFlag: every decoded string and key is checked by
 // the guard (core::IsValidUtf8), which also catches what that flag lets
@@ -160,6 +200,16 @@ size_t NumberLength(std::string_view text, size_t at) {
 }
 
 }  // namespace
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  if (core::IsValidUtf8(s)) {
+    AppendEscaped(out, s);  // the common case
+  } else {
+    AppendEscaped(out, core::ToValidUtf8(s));
+  }
+  out += '"';
+}
 
 bool ParseJson(std::string_view text, rapidjson::Document* doc, std::string* error) {
   if (HasNul(text, error)) return false;

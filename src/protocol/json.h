@@ -48,6 +48,13 @@ inline void WriteString(JsonWriter& w, std::string_view s) {
   }
 }
 
+/// Appends `s` to `out` as a JSON string (quotes included), escaped exactly
+/// as the JsonWriter escapes it (\" \\ \b \f \n \r \t, other control bytes
+/// as \u00XX, everything else as is), with bytes that are not UTF-8 replaced
+/// by U+FFFD as WriteString does. For hand-built hot messages (a notification,
+/// a publish's reply): one pass, no writer.
+void AppendJsonString(std::string& out, std::string_view s);
+
 /// Writes a string member "key": "value".
 inline void WriteMember(JsonWriter& w, const char* key, std::string_view value) {
   w.Key(key);

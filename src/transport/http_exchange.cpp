@@ -256,7 +256,7 @@ void HttpExchange::LogRequest(int status, size_t body_bytes) {
 
 void HttpExchange::Respond(http::Response response, bool head_only, bool keep, int version_minor) {
   http::Api& api = server_.api();
-  if (response.Header("Access-Control-Allow-Origin").empty()) api.AddCommonHeaders(&response);
+  api.AddCommonHeaders(&response);
   // Persistence is the transport's to decide: whatever a handler said,
   // Connection says what happens next.
   auto& headers = response.headers;
@@ -417,7 +417,7 @@ void HttpExchange::OpenEvents() {
     }
   }
   http::Response head = api.EventsHead();
-  if (head.Header("Access-Control-Allow-Origin").empty()) api.AddCommonHeaders(&head);
+  api.AddCommonHeaders(&head);
   if (head_only) head.SetHeader("Connection", "close");
   LogRequest(head.status, 0);
   ++requests_;

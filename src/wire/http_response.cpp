@@ -1,5 +1,6 @@
 #include "wire/http_response.h"
 
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -38,9 +39,12 @@ const char* ReasonPhrase(int status) {
 std::string SerializeResponse(const http::Response& r, bool head_only, std::string_view date,
                               BodyLength length) {
   std::string out;
-  out.reserve(160 + r.body.size() + 64 * r.headers.size());
+  out.reserve(160 + r.body.size() + 64 * r.headers.size() +
+              (r.shared_headers ? r.shared_headers->size() : 0));
   out += "HTTP/1.1 ";
-  out += std::to_string(r.status);
+  char status[12];
+  char* status_end = std::to_chars(status, status + sizeof status, r.status).ptr;
+  out.append(status, static_cast<size_t>(status_end - status));
   out += ' ';
   out += ReasonPhrase(r.status);
   out += "\r\nServer: notifyd\r\n";
@@ -49,11 +53,14 @@ std::string SerializeResponse(const http::Response& r, bool head_only, std::stri
     if (http::EqualsIgnoreCase(name, "Content-Length")) continue;
     out.append(name).append(": ").append(value).append("\r\n");
   }
+  if (r.shared_headers) out += *r.shared_headers;
   // RFC 9110 §8.6: no Content-Length in a 1xx or 204 response, nor in a 304,
   // where it would have to be the length of the body the 200 would carry.
   if (length == BodyLength::kContentLength && r.status >= 200 && r.status != 204 &&
       r.status != 304) {
-    out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+    char digits[24];
+    char* end = std::to_chars(digits, digits + sizeof digits, r.body.size()).ptr;
+    out.append("Content-Length: ").append(digits, static_cast<size_t>(end - digits)).append("\r\n");
   }
   out += "\r\n";
   if (!head_only) out += r.body;

@@ -29,7 +29,7 @@ enum class BodyLength {
 
 /// The response as bytes: "HTTP/1.1 <status> <reason>", "Server: notifyd",
 /// "Date: <date>" when `date` is not empty, r.headers in order (any
-/// Content-Length among them is dropped), then with kContentLength
+/// Content-Length among them is dropped), r.shared_headers, then with kContentLength
 /// "Content-Length: <body size>" except for 1xx, 204 and 304 (RFC 9110 §8.6), the
 /// empty line, and the body unless `head_only` (a response to HEAD keeps the
 /// length of the body it leaves out, RFC 9110 §9.3.2).

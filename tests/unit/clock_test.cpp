@@ -1,7 +1,10 @@
 #include "core/clock.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <random>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -28,6 +31,44 @@ TEST(FormatIso8601Test, NegativeMillisFloor) {
   EXPECT_EQ(FormatIso8601(-1), "1969-12-31T23:59:59.999Z");
   EXPECT_EQ(FormatIso8601(-1000), "1969-12-31T23:59:59.000Z");
   EXPECT_EQ(FormatIso8601(-1001), "1969-12-31T23:59:58.999Z");
+}
+
+// The calendar arithmetic against the C library's gmtime_r, over every kind
+// of date from year 0 to 9999 (leap days, century years, 1969/1970, 2038).
+std::string ReferenceIso8601(int64_t wall_millis) {
+  int64_t secs = wall_millis / 1000;
+  int64_t millis = wall_millis % 1000;
+  if (millis < 0) {
+    millis += 1000;
+    secs -= 1;
+  }
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(millis));
+  return buf;
+}
+
+TEST(FormatIso8601Test, AgreesWithGmtime) {
+  const int64_t year0 = -62167219200000;     // 0000-01-01T00:00:00.000Z
+  const int64_t year10000 = 253402300800000;  // 10000-01-01T00:00:00.000Z
+  std::mt19937_64 random(20261202);
+  std::uniform_int_distribution<int64_t> any(year0, year10000 - 1);
+  for (int i = 0; i < 200000; ++i) {
+    int64_t ms = any(random);
+    ASSERT_EQ(FormatIso8601(ms), ReferenceIso8601(ms)) << ms;
+  }
+  for (int64_t ms : {year0, year10000 - 1, int64_t{951782400000} /* 2000-02-29 */,
+                     int64_t{4107542400000} /* 2100-02-28 */, int64_t{2147483647999},
+                     int64_t{-86400001}}) {
+    EXPECT_EQ(FormatIso8601(ms), ReferenceIso8601(ms)) << ms;
+  }
+  std::string out = "x";
+  AppendIso8601(out, 0);
+  EXPECT_EQ(out, "x1970-01-01T00:00:00.000Z");
 }
 
 TEST(SystemClockTest, WallIsNearTime) {

@@ -1,5 +1,6 @@
 #include "wire/http_response.h"
 
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -34,6 +35,26 @@ TEST(HttpResponseTest, SerializesStatusHeadersLengthAndBody) {
             "Content-Length: 7\r\n"
             "\r\n"
             "{\"e\":1}");
+}
+
+TEST(HttpResponseTest, SharedHeaderLinesFollowTheOwnOnes) {
+  http::Response r;
+  r.headers = {{"Content-Type", "application/json"}};
+  r.shared_headers = std::make_shared<const std::string>("A-B: *\r\nC-D: x, y\r\n");
+  r.body = "{}";
+  EXPECT_EQ(SerializeResponse(r, false, ""),
+            "HTTP/1.1 200 OK\r\n"
+            "Server: notifyd\r\n"
+            "Content-Type: application/json\r\n"
+            "A-B: *\r\n"
+            "C-D: x, y\r\n"
+            "Content-Length: 2\r\n"
+            "\r\n{}");
+  EXPECT_EQ(r.Header("a-b"), "*");
+  EXPECT_EQ(r.Header("C-D"), "x, y");
+  EXPECT_EQ(r.Header("content-type"), "application/json");
+  EXPECT_EQ(r.Header("A"), "");
+  EXPECT_EQ(r.Header("Missing"), "");
 }
 
 TEST(HttpResponseTest, HeadOnlyKeepsTheLengthWithoutTheBody) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <random>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -13,7 +14,9 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include "core/clock.h"
 #include "core/utf8.h"
+#include "protocol/json.h"
 #include "support/json_helpers.h"
 
 namespace notifyd::protocol {
@@ -633,6 +636,104 @@ TEST(JsonNotificationEncoderTest, KeepsUnicode) {
   const std::string text = JsonNotificationEncoder().Encode(n);
   EXPECT_TRUE(core::IsValidUtf8(text));
   EXPECT_EQ(StrAt(ParseJsonText(text), "/title"), n.title);
+}
+
+// The hand-built encoders against the JsonWriter they replaced, byte for byte:
+// strings of every kind (control bytes, quotes, backslashes, U+2028, 4-byte
+// sequences, and bytes that are not UTF-8, which both turn into U+FFFD).
+std::string RandomText(std::mt19937& random) {
+  static const std::vector<std::string> pieces = {
+      "a", "Z", " ", "\"", "\\", "/", "\n", "\r", "\t", "\b", "\f", std::string(1, '\0'),
+      "\x01", "\x1f", "\x7f", "caf\xC3\xA9", "\xE2\x80\xA8", "\xF0\x9F\x98\x80", "\xFF",
+      "\xC3", "\xED\xA0\x80", "\xC0\xAF", "\x80", "</script>", "longer plain ascii run"};
+  std::string text;
+  int n = static_cast<int>(random() % 12);
+  for (int i = 0; i < n; ++i) text += pieces[random() % pieces.size()];
+  return text;
+}
+
+std::string WriterNotification(const core::Notification& n) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  WriteMember(w, "type", "notification");
+  WriteMember(w, "channel", n.channel);
+  WriteMember(w, "id", n.id);
+  w.Key("seq");
+  w.Uint64(n.seq);
+  WriteMember(w, "epoch", n.epoch);
+  WriteMember(w, "timestamp", core::FormatIso8601(n.timestamp_ms));
+  WriteMember(w, "title", n.title);
+  WriteMember(w, "body", n.body);
+  if (!n.data_json.empty()) {
+    w.Key("data");
+    w.RawValue(n.data_json.data(), n.data_json.size(), rapidjson::kObjectType);
+  }
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string WriterPublishResponse(std::string_view channel, size_t delivered, std::string_view id,
+                                  uint64_t seq, std::string_view epoch,
+                                  std::optional<uint64_t> nodes) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartObject();
+  w.Key("success");
+  w.Bool(true);
+  WriteMember(w, "channel", channel);
+  w.Key("delivered");
+  w.Uint64(delivered);
+  WriteMember(w, "id", id);
+  w.Key("seq");
+  w.Uint64(seq);
+  WriteMember(w, "epoch", epoch);
+  if (nodes) {
+    w.Key("nodes");
+    w.Uint64(*nodes);
+  }
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+TEST(JsonNotificationEncoderTest, SameBytesAsTheJsonWriter) {
+  std::mt19937 random(7);
+  for (int i = 0; i < 20000; ++i) {
+    core::Notification n = SampleNotification();
+    n.title = RandomText(random);
+    n.body = RandomText(random);
+    n.seq = (uint64_t{random()} << 32) | random();
+    n.timestamp_ms = static_cast<int64_t>(random()) * 1000 + static_cast<int64_t>(random() % 1000);
+    if (i % 3 == 0) n.data_json = R"({"k":"v\u0001","n":[1,2.5,null]})";
+    std::string text = JsonNotificationEncoder().Encode(n);
+    ASSERT_EQ(text, WriterNotification(n)) << i;
+    ASSERT_TRUE(core::IsValidUtf8(text)) << i;
+  }
+}
+
+TEST(HttpEncodeTest, PublishResponseSameBytesAsTheJsonWriter) {
+  std::mt19937 random(11);
+  for (int i = 0; i < 5000; ++i) {
+    std::string channel = RandomText(random), id = RandomText(random), epoch = RandomText(random);
+    size_t delivered = random();
+    uint64_t seq = (uint64_t{random()} << 32) | random();
+    std::optional<uint64_t> nodes;
+    if (i % 2 == 0) nodes = random() % 5;
+    ASSERT_EQ(EncodePublishResponse(channel, delivered, id, seq, epoch, nodes),
+              WriterPublishResponse(channel, delivered, id, seq, epoch, nodes))
+        << i;
+  }
+  EXPECT_EQ(EncodePublishResponse("c", 0, "E:1", 18446744073709551615u, "E", std::nullopt),
+            R"({"success":true,"channel":"c","delivered":0,"id":"E:1","seq":18446744073709551615,"epoch":"E"})");
+}
+
+TEST(AppendJsonStringTest, EscapesAsTheWriter) {
+  std::string out = "x";
+  AppendJsonString(out, std::string("a\"b\\c\x01\x1f\x7f\n", 9) + std::string(1, '\0'));
+  EXPECT_EQ(out, "x\"a\\\"b\\\\c\\u0001\\u001F\x7f\\n\\u0000\"");
+  out.clear();
+  AppendJsonString(out, "ok\xFF\xC3\xA9");
+  EXPECT_EQ(out, "\"ok\xEF\xBF\xBD\xC3\xA9\"");
 }
 
 // --- ParsePublishJson ------------------------------------------------------------------
