@@ -188,6 +188,8 @@ class Server:
                     f.write(NOTIFYD_TLS_CONF.format(tls_port=self.tls_port, cert=self.tls[0],
                                                     key=self.tls[1]))
             cmd = [self.args.notifyd, "--config", conf]
+        elif self.kind == "floor":
+            cmd = [self.args.floor, str(self.port)]
         else:
             conf = os.path.join(d, "nginx.conf")
             with open(conf, "w") as f:
@@ -355,6 +357,10 @@ def main():
     ap.add_argument("--out", default=None, help="results directory (default: a new temp dir)")
     ap.add_argument("--port-base", type=int, default=18500)
     ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    ap.add_argument("--floor", action="store_true",
+                    help="also run bench/http_floor.c (built with cc) in the keep-alive row without "
+                         "subscribers: "
+                         "the least a keep-alive HTTP server can spend per request here")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "",
                     help="wrk binary for the cross-check of the keep-alive row, '' to skip "
                          "(default: wrk on PATH)")
@@ -372,6 +378,11 @@ def main():
     tls = make_certificate(work) if args.tls else None
     servers = {"notifyd": Server("notifyd", args, work, args.port_base, tls=tls),
                "nchan": Server("nchan", args, work, args.port_base + 100, tls=tls)}
+    if args.floor:
+        args.floor = os.path.join(work, "http_floor")
+        subprocess.run(["cc", "-O2", os.path.join(HERE, "http_floor.c"), "-o", args.floor],
+                       check=True)
+        servers["floor"] = Server("floor", args, work, args.port_base + 200)
     steps = [s for s in (plan_tls(args.quick) if args.tls else plan(args.quick))
              if not args.only or any(s[0].startswith(o) for o in args.only.split(","))]
     raw = {}
@@ -382,11 +393,14 @@ def main():
             for rep in range(reps):
                 # Alternate who goes first so that slow drifts of the machine cancel out.
                 order = ["notifyd", "nchan"] if rep % 2 == 0 else ["nchan", "notifyd"]
+                if "floor" in servers and key == "publish keep-alive 0 subs":
+                    order.insert(1, "floor")
                 for kind in order:
                     srv = servers[kind]
                     pid = srv.start()
                     try:
-                        r = run_bench(args, kind, srv.port, pid, scen, extra, srv.tls_port)
+                        r = run_bench(args, "notifyd" if kind == "floor" else kind, srv.port, pid,
+                                      scen, extra, srv.tls_port)
                         if args.wrk and key == "publish keep-alive 0 subs":
                             r["wrk_publishes_per_s"] = run_wrk(args, kind, srv.port,
                                                                extra[extra.index("--duration") + 1])
@@ -410,6 +424,13 @@ def main():
     md = ["| scenario | figure | notifyd | Nchan | notifyd/Nchan |", "|---|---|---:|---:|---:|"]
     for key, label, n, c, ratio, better in rows:
         md.append(f"| {key} | {label} | {fmt(n)} | {fmt(c)} | {fmt(ratio) if ratio is not None else '-'} |")
+    for key in raw:
+        if "floor" in raw[key]:
+            fr = raw[key]["floor"]
+            md.append(f"\nfloor ({key}, bench/http_floor.c): "
+                      f"{fmt(median([r.get('publishes_per_s') for r in fr]))} publishes/s, "
+                      f"{fmt(median([r.get('cpu_us_per_publish') for r in fr]))} us server CPU "
+                      "per publish")
     table = "\n".join(md)
     print(table)
 

@@ -36,6 +36,7 @@ std::string_view FindHeader(const Headers& headers, std::string_view name, bool*
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
   std::vector<std::string_view> out;
+  out.reserve(8);  // one allocation for the paths routed here (at most 4 segments)
   size_t pos = 0;
   if (!path.empty() && path[0] == '/') pos = 1;
   while (pos <= path.size()) {
