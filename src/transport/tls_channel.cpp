@@ -291,7 +291,9 @@ std::string TlsChannel::Describe() const {
   if (alpn_len > 0) text += " alpn=" + std::string(reinterpret_cast<const char*>(alpn), alpn_len);
   switch (sealing_) {
     case Sealing::kOpenSsl: text += " sealed=openssl"; break;
-    case Sealing::kUserspace: text += kernel_keys_ ? " sealed=userspace,kernel-next" : " sealed=userspace"; break;
+    case Sealing::kUserspace:
+      text += kernel_keys_ ? " sealed=userspace,kernel-next" : " sealed=userspace";
+      break;
     case Sealing::kKernel: text += " sealed=kernel"; break;
   }
   return text;

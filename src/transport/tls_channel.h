@@ -132,7 +132,7 @@ class TlsChannel {
   std::unique_ptr<TlsRecordSealer> sealer_;
   std::unique_ptr<TlsSendKeys> kernel_keys_;  ///< Until StartKernel.
   uint64_t kernel_records_ = 0;               ///< Kernel sealing: records, at most.
-  std::string_view input_;  ///< Ciphertext fed and not yet taken by OpenSSL.
+  std::string_view input_;                    ///< Ciphertext fed and not yet taken by OpenSSL.
   std::string output_;
   std::string error_;
   bool established_ = false;

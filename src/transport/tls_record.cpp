@@ -1,7 +1,6 @@
 #include "transport/tls_record.h"
 
 #include <arpa/inet.h>
-#include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -13,6 +12,7 @@
 #include <cstring>
 #include <utility>
 
+#include <linux/tls.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -100,8 +100,7 @@ bool ExpandLabel(const EVP_MD* md, const unsigned char* secret, size_t secret_le
 // server_random + client_random).
 bool KeyBlock(const SSL* ssl, const EVP_MD* md, unsigned char* out, size_t len) {
   unsigned char master[SSL_MAX_MASTER_KEY_LENGTH];
-  const size_t master_len =
-      SSL_SESSION_get_master_key(SSL_get_session(ssl), master, sizeof master);
+  const size_t master_len = SSL_SESSION_get_master_key(SSL_get_session(ssl), master, sizeof master);
   unsigned char seed[13 + 2 * SSL3_RANDOM_SIZE];
   std::memcpy(seed, "key expansion", 13);
   SSL_get_server_random(ssl, seed + 13, SSL3_RANDOM_SIZE);
@@ -176,8 +175,7 @@ bool DeriveSendKeys(const SSL* ssl, const unsigned char* secret, size_t secret_l
 
 // --- the sealer ---------------------------------------------------------------------
 
-std::unique_ptr<TlsRecordSealer> TlsRecordSealer::Make(const TlsSendKeys& keys,
-                                                       std::string* why) {
+std::unique_ptr<TlsRecordSealer> TlsRecordSealer::Make(const TlsSendKeys& keys, std::string* why) {
   std::unique_ptr<TlsRecordSealer> sealer(new TlsRecordSealer);
   const EVP_CIPHER* cipher = CipherOf(keys.cipher);
   sealer->ctx_ = EVP_CIPHER_CTX_new();
