@@ -308,8 +308,11 @@ void Connection::ReceiveTls(std::string_view ciphertext) {
   if (closed()) return;
   TakeTlsOutput();  // the handshake's replies, a KeyUpdate's, an alert
   switch (status) {
-    case TlsChannel::Status::kOk: return;
-    case TlsChannel::Status::kClosed: OnEof(); return;
+    case TlsChannel::Status::kOk:
+      return;
+    case TlsChannel::Status::kClosed:
+      OnEof();
+      return;
     case TlsChannel::Status::kFailed:
       if (tls_->sealing() != TlsChannel::Sealing::kOpenSsl) {
         // After the takeover: a KeyUpdate asked for, or OpenSSL's alert on a

@@ -181,8 +181,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<TlsChannel> tls_;
   std::vector<Bytes> sealing_;  ///< TLS: plaintext queued since the last seal.
   size_t sealing_bytes_ = 0;
-  bool tls_closing_ = false;  ///< TLS: end with close_notify.
-  bool tls_kernel_ = false;   ///< TLS: the kernel seals; queued bytes are plaintext.
+  bool tls_closing_ = false;    ///< TLS: end with close_notify.
+  bool tls_kernel_ = false;     ///< TLS: the kernel seals; queued bytes are plaintext.
 
   std::vector<Bytes> out_;
   size_t head_ = 0;

@@ -119,8 +119,8 @@ void Server::OnAccept(asio::ip::tcp::socket socket, bool tls) {
   std::string peer = e ? std::string("unknown") : ep.address().to_string();
   std::unique_ptr<TlsChannel> channel;
   if (tls) channel = std::make_unique<TlsChannel>(tls_context_->get());
-  auto c =
-      std::make_shared<Connection>(*this, std::move(socket), std::move(peer), std::move(channel));
+  auto c = std::make_shared<Connection>(*this, std::move(socket), std::move(peer),
+                                        std::move(channel));
   connections_.emplace(c.get(), c);
   c->Start(std::make_unique<HttpExchange>(*c));
 }
@@ -197,9 +197,9 @@ std::optional<http::Response> Server::Admit(const http::Api::ClientPeer& peer, A
   if (cap != 0 && it->second >= cap) {
     ++counters_.connections_over_address_limit;
     spdlog::warn("per-address connection limit ({}) reached for {}", cap, peer.limit_key);
-    return http::JsonError(
-        503, "Service unavailable",
-        "too many connections from this address (at most " + std::to_string(cap) + ")");
+    return http::JsonError(503, "Service unavailable",
+                           "too many connections from this address (at most " +
+                               std::to_string(cap) + ")");
   }
   ++it->second;
   *slot = &*it;
@@ -299,8 +299,8 @@ const std::string& Server::Date() {
 
 const Bytes& Server::HeartbeatFrame() {
   if (!heartbeat_) {
-    heartbeat_ = std::make_shared<const std::string>(
-        wire::EncodeFrame(wire::Opcode::kText, protocol::EncodeHeartbeat(clock_.WallMillis())));
+    heartbeat_ = std::make_shared<const std::string>(wire::EncodeFrame(
+        wire::Opcode::kText, protocol::EncodeHeartbeat(clock_.WallMillis())));
   }
   return heartbeat_;
 }

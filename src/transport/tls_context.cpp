@@ -65,7 +65,8 @@ bool CheckValidity(X509* cert, const std::string& shown, std::string* error) {
     return false;
   }
   if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0) {
-    *error = shown + ": the certificate is not valid before " + TimeText(X509_get0_notBefore(cert));
+    *error = shown + ": the certificate is not valid before " +
+             TimeText(X509_get0_notBefore(cert));
     return false;
   }
   return true;
