@@ -11,6 +11,7 @@
 #include "transport/batch_sender.h"
 #include "transport/server.h"
 #include "transport/tls_channel.h"
+#include "transport/tls_record.h"
 
 namespace notifyd::transport {
 
@@ -51,7 +52,7 @@ void Connection::Upgrade(std::unique_ptr<Protocol> next, std::string_view rest) 
 
 void Connection::Queue(Bytes bytes) {
   if (state_ == State::kClosed) return;
-  if (!tls_) {
+  if (!tls_ || tls_kernel_) {
     QueueWire(std::move(bytes));
     return;
   }
@@ -70,7 +71,7 @@ void Connection::QueueWire(Bytes bytes) {
 }
 
 void Connection::DropUnstarted() {
-  if (tls_) {
+  if (tls_ && !tls_kernel_) {
     // Sealed records cannot be dropped (each has its sequence number); the
     // plaintext not sealed yet can.
     sealing_.clear();
@@ -83,7 +84,7 @@ void Connection::DropUnstarted() {
 }
 
 size_t Connection::FillIov(iovec* iov, size_t max) {
-  if (tls_) Seal();
+  if (tls_ && !tls_kernel_) Seal();
   size_t n = 0;
   for (size_t i = head_; i < out_.size() && n < max; ++i, ++n) {
     const std::string& b = *out_[i];
@@ -105,6 +106,7 @@ void Connection::SendDone(ssize_t result, int error) {
     Destroy();
     return;
   }
+  if (tls_kernel_ && tls_->CountKernelSend(static_cast<size_t>(result))) EndAtRecordLimit();
   if (static_cast<size_t>(result) == queued_) {
     Drained();  // the usual case: everything went out
     return;
@@ -121,7 +123,7 @@ void Connection::SendDone(ssize_t result, int error) {
 
 void Connection::Flush() {
   if (state_ == State::kClosed) return;
-  if (tls_) Seal();
+  if (tls_ && !tls_kernel_) Seal();
   if (head_ == out_.size()) {
     Drained();
     return;
@@ -201,6 +203,9 @@ void Connection::SendLast(std::string bytes) {
 // that no unread input makes the kernel reset what is still in flight.
 void Connection::ShutdownSending() {
   shutdown_after_write_ = false;
+  if (tls_kernel_ && tls_closing_ && !tls_->failed() && !SendKernelCloseNotify(fd())) {
+    spdlog::debug("TLS with {}: close_notify not sent: {}", peer_, std::strerror(errno));
+  }
   ::shutdown(fd(), SHUT_WR);
   state_ = State::kLingering;
   deadline_ms_ = server_.clock().MonotonicMillis() + kCloseTimeoutMs;
@@ -309,6 +314,14 @@ void Connection::ReceiveTls(std::string_view ciphertext) {
       OnEof();
       return;
     case TlsChannel::Status::kFailed:
+      if (tls_->sealing() != TlsChannel::Sealing::kOpenSsl) {
+        // After the takeover: a KeyUpdate asked for, or OpenSSL's alert on a
+        // broken record, neither of which can be sent with our sequence
+        // numbers. The connection ends without them.
+        spdlog::debug("TLS with {} failed: {}", peer_, tls_->error());
+        Destroy();
+        return;
+      }
       // Not a ClientHello, no common version or protocol, a forged record:
       // the alert goes out and the connection ends, as after a last response.
       spdlog::debug("TLS with {} failed: {}", peer_, tls_->error());
@@ -319,12 +332,34 @@ void Connection::ReceiveTls(std::string_view ciphertext) {
 
 void Connection::Seal() {
   if (tls_->established()) {
+    // Kernel TLS: once every record sealed so far is in the socket (the
+    // kernel seals in the order written), the kernel seals what follows, and
+    // the plaintext waiting is queued as it is. Until then, and if the kernel
+    // refuses, records are sealed here, in order, with the same numbering.
+    if (tls_->kernel_wanted() && head_ == out_.size() && tls_->output().empty() &&
+        tls_->StartKernel(fd())) {
+      tls_kernel_ = true;
+      spdlog::debug("TLS with {}: {}", peer_, tls_->Describe());
+      for (Bytes& b : sealing_) {
+        queued_ += b->size();
+        out_.push_back(std::move(b));
+      }
+      sealing_.clear();
+      sealing_bytes_ = 0;
+      if (tls_closing_) tls_->Close();  // ShutdownSending sends close_notify
+      return;
+    }
     for (const Bytes& b : sealing_) {
       if (!tls_->Seal(*b)) {
-        // Only after a fatal error, which ends the connection anyway.
-        spdlog::debug("TLS with {} failed: {}", peer_, tls_->error());
         auto self = shared_from_this();
-        server_.Post([self] { self->Destroy(); });
+        if (tls_->failed()) {
+          // Only after a fatal error, which ends the connection anyway.
+          spdlog::debug("TLS with {} failed: {}", peer_, tls_->error());
+          server_.Post([self] { self->Destroy(); });
+        } else {
+          // The key's record limit: close_notify is sealed, the end follows.
+          EndAtRecordLimit();
+        }
         break;
       }
     }
@@ -338,6 +373,14 @@ void Connection::Seal() {
   queued_ += output.size();
   out_.push_back(std::make_shared<const std::string>(std::move(output)));
   output = std::string();
+}
+
+void Connection::EndAtRecordLimit() {
+  spdlog::debug("TLS with {}: the record limit of the key is reached, closing", peer_);
+  auto self = shared_from_this();
+  server_.Post([self] {
+    if (self->state() == State::kOpen) self->SendLast({});
+  });
 }
 
 void Connection::TakeTlsOutput() {

@@ -92,7 +92,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Every byte is sent once, in the order queued. With TLS, out_ holds
   // ciphertext, and what the protocol queues waits as plaintext in sealing_
   // until the next send seals it: frames not yet sealed can still be dropped,
-  // and several frames queued between sends go out together.
+  // and several frames queued between sends go out together. Once the kernel
+  // seals (kernel TLS, switched on when out_ holds nothing unsent), out_
+  // holds plaintext again, as on a plain connection.
 
   /// Appends `bytes` and makes sure they will be flushed.
   void Queue(Bytes bytes);
@@ -165,6 +167,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Seal();
   /// Queues the ciphertext the TLS layer made (handshake, alerts, records).
   void TakeTlsOutput();
+  /// TLS: the key has sealed as many records as it may; ends the connection
+  /// after what is queued (a close_notify last).
+  void EndAtRecordLimit();
 
   Server& server_;
   asio::ip::tcp::socket socket_;
@@ -177,6 +182,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<Bytes> sealing_;  ///< TLS: plaintext queued since the last seal.
   size_t sealing_bytes_ = 0;
   bool tls_closing_ = false;    ///< TLS: end with close_notify.
+  bool tls_kernel_ = false;     ///< TLS: the kernel seals; queued bytes are plaintext.
 
   std::vector<Bytes> out_;
   size_t head_ = 0;

@@ -15,6 +15,7 @@
 #include "protocol/messages.h"
 #include "transport/http_exchange.h"
 #include "transport/tls_channel.h"
+#include "transport/tls_record.h"
 #include "wire/http_response.h"
 #include "wire/websocket.h"
 
@@ -101,7 +102,12 @@ bool Server::AdoptTls(int fd, std::shared_ptr<TlsContext> context, std::string* 
 
 void Server::StartServingTls(std::shared_ptr<TlsContext> context) {
   tls_context_ = std::move(context);
-  spdlog::info("TLS: records encrypted in userspace; kernel TLS {}", KernelTlsStatus());
+  std::string why;
+  if (KernelTlsOffered(&why)) {
+    spdlog::info("TLS: records sealed by the kernel (kTLS) for AES-GCM and ChaCha20-Poly1305");
+  } else {
+    spdlog::info("TLS: records sealed in userspace (kernel TLS unavailable: {})", why);
+  }
   tls_listener_.Start([this](asio::ip::tcp::socket socket) { OnAccept(std::move(socket), true); });
 }
 

@@ -1,8 +1,5 @@
 #include "transport/tls_context.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "config/config_parser.h"
+#include "transport/tls_channel.h"
 
 namespace notifyd::transport {
 
@@ -87,6 +85,8 @@ SSL_CTX* NewServerContext() {
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(ctx, 1);
   SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
+  // The secrets the sending direction is taken over with (tls_channel.h).
+  TlsChannel::PrepareContext(ctx);
   return ctx;
 }
 
@@ -140,34 +140,5 @@ std::shared_ptr<TlsContext> TlsContext::Load(const config::Config& config, std::
 }
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
-
-// OpenSSL hands records to the kernel (SSL_OP_ENABLE_KTLS) only through a
-// socket BIO; notifyd's connections encrypt into their own send queues so
-// that a publish still goes out in one batch of sends. What the kernel
-// offers is reported, so that the log says which path serves and why.
-std::string KernelTlsStatus() {
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  std::string status = "unknown";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (listener >= 0 && client >= 0 &&
-      ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::listen(listener, 1) == 0 &&
-      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
-      ::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    // The tls upper layer protocol attaches only to a connected socket.
-    if (::setsockopt(client, IPPROTO_TCP, TCP_ULP, "tls", 3) == 0) {
-      status = "offered by the kernel, not used (records are encrypted into the send queues)";
-    } else {
-      status = std::string("not offered by the kernel (") + std::strerror(errno) + ")";
-    }
-  }
-  if (client >= 0) ::close(client);
-  if (listener >= 0) ::close(listener);
-  return status;
-}
 
 }  // namespace notifyd::transport

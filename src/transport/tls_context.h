@@ -40,8 +40,4 @@ class TlsContext {
   std::string description_;
 };
 
-/// Whether the kernel can do the record encryption (kernel TLS), for the log
-/// line that says which path serves: "kernel TLS: ..." with the reason.
-std::string KernelTlsStatus();
-
 }  // namespace notifyd::transport

@@ -7,7 +7,10 @@
 
 #include <stdlib.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +24,7 @@
 
 #include "config/config.h"
 #include "transport/tls_context.h"
+#include "transport/tls_record.h"
 
 namespace notifyd::transport {
 namespace {
@@ -77,6 +81,23 @@ class TlsChannelTest : public ::testing::Test {
     fs::remove_all(dir_, ignored);
   }
 
+  /// Replaces the server's channel by one with `options`.
+  void MakeServer(const TlsChannel::Options& options) {
+    server_ = std::make_unique<TlsChannel>(context_->get(), options);
+  }
+
+  /// Makes the client offer only `version` and `suite` (a TLS 1.3 suite name
+  /// or a TLS 1.2 cipher list entry).
+  void ForceSuite(int version, const char* suite) {
+    SSL_CTX_set_min_proto_version(client_ctx_, version);
+    SSL_CTX_set_max_proto_version(client_ctx_, version);
+    if (version == TLS1_3_VERSION) {
+      ASSERT_EQ(SSL_CTX_set_ciphersuites(client_ctx_, suite), 1) << suite;
+    } else {
+      ASSERT_EQ(SSL_CTX_set_cipher_list(client_ctx_, suite), 1) << suite;
+    }
+  }
+
   /// The client, on two memory BIOs: `to_server_` holds what it wrote.
   void MakeClient(const unsigned char* alpn = kAlpn, unsigned alpn_len = sizeof kAlpn) {
     client_ = SSL_new(client_ctx_);
@@ -86,6 +107,7 @@ class TlsChannelTest : public ::testing::Test {
     SSL_set_tlsext_host_name(client_, "localhost");
     SSL_set_alpn_protos(client_, alpn, alpn_len);
     SSL_set_connect_state(client_);
+    SSL_set_app_data(client_, this);
   }
 
   std::string TakeFromClient() {
@@ -127,16 +149,35 @@ class TlsChannelTest : public ::testing::Test {
     return false;
   }
 
-  /// What the client reads now, all of it.
-  std::string ClientReads() {
+  /// What the client reads now, all of it; *last_error: SSL_get_error of
+  /// the read that ended it (SSL_ERROR_WANT_READ: no more for now).
+  std::string ClientReads(int* last_error = nullptr) {
     std::string text;
     char piece[4096];
     for (;;) {
       int n = SSL_read(client_, piece, sizeof piece);
-      if (n <= 0) break;
+      if (n <= 0) {
+        if (last_error != nullptr) *last_error = SSL_get_error(client_, n);
+        break;
+      }
       text.append(piece, static_cast<size_t>(n));
     }
     return text;
+  }
+
+  /// The client's key log: the server's TLS 1.3 application secret, as the
+  /// server's channel gets it.
+  static void ClientKeyLog(const SSL* ssl, const char* line) {
+    auto* self = static_cast<TlsChannelTest*>(SSL_get_app_data(ssl));
+    static constexpr char kLabel[] = "SERVER_TRAFFIC_SECRET_0 ";
+    if (std::strncmp(line, kLabel, sizeof kLabel - 1) != 0) return;
+    const char* hex = std::strchr(line + sizeof kLabel - 1, ' ') + 1;
+    self->server_secret_.clear();
+    for (size_t i = 0; hex[i] != '\0' && hex[i + 1] != '\0'; i += 2) {
+      self->server_secret_.push_back(
+          static_cast<unsigned char>(OPENSSL_hexchar2int(static_cast<unsigned char>(hex[i])) << 4 |
+                                     OPENSSL_hexchar2int(static_cast<unsigned char>(hex[i + 1]))));
+    }
   }
 
   static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
@@ -149,6 +190,7 @@ class TlsChannelTest : public ::testing::Test {
   BIO* from_server_ = nullptr;
   std::vector<char> buffer_ = std::vector<char>(16384);
   std::string received_;
+  std::vector<unsigned char> server_secret_;
 };
 
 TEST_F(TlsChannelTest, HandshakeThenBothWays) {
@@ -236,6 +278,252 @@ TEST_F(TlsChannelTest, CloseSendsCloseNotifyOnce) {
 TEST_F(TlsChannelTest, CloseBeforeHandshakeSendsNothing) {
   server_->Close();
   EXPECT_TRUE(server_->output().empty());
+}
+
+// --- the sending direction after the handshake (tls_record.h) -----------------
+
+struct Suite {
+  const char* name;
+  int version;
+  const char* suite;
+  bool sealed_here;  ///< False: stays with SSL_write.
+};
+
+std::string PrintSuite(const ::testing::TestParamInfo<Suite>& info) { return info.param.name; }
+
+const Suite kSuites[] = {
+    {"Tls13Aes128Gcm", TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", true},
+    {"Tls13Aes256Gcm", TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", true},
+    {"Tls13ChaCha20", TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256", true},
+    {"Tls12Aes128Gcm", TLS1_2_VERSION, "ECDHE-ECDSA-AES128-GCM-SHA256", true},
+    {"Tls12Aes256Gcm", TLS1_2_VERSION, "ECDHE-ECDSA-AES256-GCM-SHA384", true},
+    {"Tls12ChaCha20", TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305", true},
+    {"Tls12Aes128Cbc", TLS1_2_VERSION, "ECDHE-ECDSA-AES128-SHA256", false},
+};
+const Suite* const kSealedSuites = kSuites;  // all but the last
+const size_t kSealedCount = std::size(kSuites) - 1;
+const Suite* const kTls13Suites = kSuites;  // the first three
+const size_t kTls13Count = 3;
+
+// Sizes around the record size: an empty write, one byte, a notification,
+// exactly one full record, one byte more, several records.
+const size_t kSizes[] = {0, 1, 200, 16384, 16385, 40000};
+
+std::string Text(size_t size, int round) {
+  std::string text(size, '\0');
+  for (size_t i = 0; i < size; ++i) text[i] = static_cast<char>('a' + (i * 7 + round) % 26);
+  return text;
+}
+
+class TlsSealingTest : public TlsChannelTest, public ::testing::WithParamInterface<Suite> {
+ protected:
+  void SetUp() override {
+    TlsChannelTest::SetUp();
+    ForceSuite(GetParam().version, GetParam().suite);
+  }
+
+  const char* expected_sealing() const {
+    return GetParam().sealed_here ? "sealed=userspace" : "sealed=openssl";
+  }
+};
+
+// Everything sealed after the handshake, in many records of every size,
+// decrypts in order at an OpenSSL client, after what OpenSSL itself wrote
+// under the same key (the TLS 1.3 session ticket, the TLS 1.2 Finished),
+// and close_notify ends the stream.
+TEST_P(TlsSealingTest, ClientReadsEverySizeThenCloseNotify) {
+  MakeClient();
+  ASSERT_TRUE(Handshake());
+  EXPECT_NE(server_->Describe().find(expected_sealing()), std::string::npos) << server_->Describe();
+  EXPECT_EQ(server_->sealing() != TlsChannel::Sealing::kOpenSsl, GetParam().sealed_here);
+  std::string sent;
+  for (int round = 0; round < 3; ++round) {
+    for (size_t size : kSizes) {
+      const std::string text = Text(size, round);
+      ASSERT_TRUE(server_->Seal(text)) << size;
+      sent += text;
+    }
+  }
+  // One request read in between: reading and sealing do not disturb each other.
+  ASSERT_EQ(SSL_write(client_, "ping", 4), 4);
+  EXPECT_EQ(Feed(TakeFromClient()), TlsChannel::Status::kOk);
+  EXPECT_EQ(received_, "ping");
+  ASSERT_TRUE(server_->Seal("after the read"));
+  sent += "after the read";
+  server_->Close();
+  GiveToClient();
+  int last_error = 0;
+  EXPECT_EQ(ClientReads(&last_error), sent);
+  EXPECT_EQ(last_error, SSL_ERROR_ZERO_RETURN);
+}
+
+// A differential check of the key derivation and the sealer against
+// OpenSSL's own record layer: a channel left with SSL_write seals the
+// plaintexts, and a TlsRecordSealer made from the same handshake's secrets
+// (as the client sees them) must produce the same bytes: AES-GCM and
+// ChaCha20-Poly1305 are deterministic for a given key, nonce and input.
+// The suites sealed here, and TLS 1.3's (KeyUpdate).
+class TlsSealedTest : public TlsSealingTest {};
+class TlsKeyUpdateTest : public TlsSealingTest {};
+
+TEST_P(TlsSealedTest, SameBytesAsSslWrite) {
+  TlsChannel::Options options;
+  options.take_over = false;
+  MakeServer(options);
+  SSL_CTX_set_keylog_callback(client_ctx_, ClientKeyLog);
+  MakeClient();
+  ASSERT_TRUE(Handshake());
+  ASSERT_EQ(server_->sealing(), TlsChannel::Sealing::kOpenSsl);
+  ClientReads();  // the ticket (TLS 1.3)
+  std::string by_openssl;
+  for (int round = 0; round < 2; ++round) {
+    for (size_t size : kSizes) {
+      ASSERT_TRUE(server_->Seal(Text(size, round)));
+      by_openssl += server_->output();
+      GiveToClient();
+    }
+  }
+  ASSERT_GT(by_openssl.size(), 13u);
+  // The first record under the server's final key is its ticket (TLS 1.3)
+  // or its Finished (TLS 1.2): these records start at 1.
+  TlsSendKeys keys;
+  std::string why;
+  ASSERT_TRUE(DeriveSendKeys(client_, server_secret_.data(), server_secret_.size(), 1, &keys, &why))
+      << why;
+  if (GetParam().version == TLS1_2_VERSION &&
+      keys.cipher != TlsSendKeys::Cipher::kChaCha20Poly1305) {
+    // RFC 5288 leaves the explicit nonce to the sender; OpenSSL counts
+    // from a value of its own, the sealer from the sequence number.
+    std::memcpy(keys.iv + 4, by_openssl.data() + 5, 8);
+  }
+  auto sealer = TlsRecordSealer::Make(keys, &why);
+  ASSERT_NE(sealer, nullptr) << why;
+  std::string by_sealer;
+  for (int round = 0; round < 2; ++round) {
+    for (size_t size : kSizes) {
+      if (size == 0) continue;  // SSL_write makes no record of nothing
+      ASSERT_TRUE(sealer->Seal(TlsRecordSealer::kApplicationData, Text(size, round), by_sealer));
+    }
+  }
+  EXPECT_EQ(by_sealer.size(), by_openssl.size());
+  EXPECT_TRUE(by_sealer == by_openssl) << "the sealed bytes differ";
+  EXPECT_EQ(ClientReads().size(), 2 * (1 + 200 + 16384 + 16385 + 40000));
+}
+
+// A KeyUpdate with update_requested needs a new write key before the next
+// record, which only OpenSSL could announce: the channel fails, and nothing
+// OpenSSL made after the takeover reaches the output.
+TEST_P(TlsKeyUpdateTest, RequestedEndsTheConnection) {
+  MakeClient();
+  ASSERT_TRUE(Handshake());
+  ASSERT_TRUE(server_->Seal("before"));
+  GiveToClient();
+  EXPECT_EQ(ClientReads(), "before");
+  ASSERT_EQ(SSL_key_update(client_, SSL_KEY_UPDATE_REQUESTED), 1);
+  ASSERT_EQ(SSL_write(client_, "x", 1), 1);
+  EXPECT_EQ(Feed(TakeFromClient()), TlsChannel::Status::kFailed);
+  EXPECT_TRUE(server_->failed());
+  EXPECT_FALSE(server_->error().empty());
+  EXPECT_TRUE(server_->output().empty());
+  EXPECT_FALSE(server_->Seal("after"));
+  EXPECT_TRUE(server_->output().empty());
+}
+
+// A KeyUpdate without update_requested changes only the client's key:
+// reading follows it, sealing goes on as before.
+TEST_P(TlsKeyUpdateTest, NotRequestedKeepsGoing) {
+  MakeClient();
+  ASSERT_TRUE(Handshake());
+  ASSERT_EQ(SSL_key_update(client_, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+  ASSERT_EQ(SSL_write(client_, "new key", 7), 7);
+  EXPECT_EQ(Feed(TakeFromClient()), TlsChannel::Status::kOk);
+  EXPECT_EQ(received_, "new key");
+  ASSERT_TRUE(server_->Seal("still the old one"));
+  GiveToClient();
+  EXPECT_EQ(ClientReads(), "still the old one");
+}
+
+// A broken record makes OpenSSL write an alert, which after the takeover
+// cannot be numbered: dropped, and the channel fails.
+TEST_P(TlsSealedTest, AlertAfterTakeoverIsDropped) {
+  MakeClient();
+  ASSERT_TRUE(Handshake());
+  GiveToClient();
+  ASSERT_EQ(SSL_write(client_, "hello", 5), 5);
+  std::string record = TakeFromClient();
+  record[record.size() - 1] ^= 1;  // the tag no longer matches
+  EXPECT_EQ(Feed(record), TlsChannel::Status::kFailed);
+  EXPECT_TRUE(server_->output().empty());
+  EXPECT_TRUE(received_.empty());
+}
+
+// Before a key seals record_limit records the channel seals close_notify
+// and closes: the client reads everything, then the end of the stream.
+TEST_P(TlsSealedTest, RecordLimitClosesCleanly) {
+  TlsChannel::Options options;
+  options.record_limit = 6;  // record 1 is the first sealed here
+  MakeServer(options);
+  MakeClient();
+  ASSERT_TRUE(Handshake());
+  std::string sent;
+  int sealed = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string text = "n" + std::to_string(i);
+    if (!server_->Seal(text)) break;
+    sent += text;
+    ++sealed;
+  }
+  EXPECT_EQ(sealed, 4);  // records 1..4; record 5 is the close_notify
+  EXPECT_TRUE(server_->closed());
+  EXPECT_FALSE(server_->failed());
+  GiveToClient();
+  int last_error = 0;
+  EXPECT_EQ(ClientReads(&last_error), sent);
+  EXPECT_EQ(last_error, SSL_ERROR_ZERO_RETURN);
+}
+
+INSTANTIATE_TEST_SUITE_P(Suites, TlsSealingTest, ::testing::ValuesIn(kSuites), PrintSuite);
+INSTANTIATE_TEST_SUITE_P(Suites, TlsSealedTest,
+                         ::testing::ValuesIn(kSealedSuites, kSealedSuites + kSealedCount),
+                         PrintSuite);
+INSTANTIATE_TEST_SUITE_P(Suites, TlsKeyUpdateTest,
+                         ::testing::ValuesIn(kTls13Suites, kTls13Suites + kTls13Count), PrintSuite);
+
+// A plaintext larger than the records left is refused whole (a frame is
+// never cut), and what fits still goes.
+TEST_F(TlsChannelTest, RecordLimitRefusesWhatDoesNotFit) {
+  TlsChannel::Options options;
+  options.record_limit = 3;
+  MakeServer(options);
+  MakeClient();
+  ASSERT_TRUE(Handshake());
+  EXPECT_FALSE(server_->Seal(std::string(16385, 'x')));  // needs records 1 and 2
+  EXPECT_TRUE(server_->closed());
+  GiveToClient();
+  int last_error = 0;
+  EXPECT_EQ(ClientReads(&last_error), "");
+  EXPECT_EQ(last_error, SSL_ERROR_ZERO_RETURN);
+}
+
+// This machine's kernel has no "tls" upper layer protocol: the check says
+// so with the reason, and connections seal in userspace. (On a kernel that
+// offers it, the check must agree with the list of loaded ULPs.)
+TEST_F(TlsChannelTest, KernelTlsCheckAgreesWithTheKernel) {
+  std::string reason;
+  const bool offered = KernelTlsOffered(&reason);
+  std::ifstream file("/proc/sys/net/ipv4/tcp_available_ulp");
+  const std::string ulps((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (!file.is_open()) GTEST_SKIP() << "no /proc/sys/net/ipv4/tcp_available_ulp";
+  if (offered) {
+    EXPECT_NE(ulps.find("tls"), std::string::npos) << ulps;
+    return;
+  }
+  EXPECT_FALSE(reason.empty());
+  MakeClient();
+  ASSERT_TRUE(Handshake());
+  EXPECT_FALSE(server_->kernel_wanted());
+  EXPECT_EQ(server_->sealing(), TlsChannel::Sealing::kUserspace);
+  EXPECT_NE(server_->Describe().find("sealed=userspace"), std::string::npos);
 }
 
 }  // namespace
