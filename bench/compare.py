@@ -481,6 +481,12 @@ def main():
                   for k in ("notifyd", "nchan")}
     checks.append(f"- {'PASS' if total_loss['notifyd'] == 0 else 'FAIL'} zero loss: notifyd lost "
                   f"{total_loss['notifyd']}, Nchan lost {total_loss['nchan']} (all runs)")
+    floor_rate = get("publish keep-alive 0 subs", "publishes_per_s", "floor")
+    nchan_rate = get("publish keep-alive 0 subs", "publishes_per_s", "nchan")
+    if floor_rate and nchan_rate:
+        checks.append(f"- NOTE the floor (bench/http_floor.c) reached {fmt(floor_rate / nchan_rate)}x "
+                      "Nchan's keep-alive publishes/s without subscribers: no server that answers "
+                      "each request with a send of its own goes above that here")
     # A run where the peer failed compares nothing: say so next to the targets.
     peer_failed = sorted({k for k in raw for r in raw[k].get("nchan", []) if r.get("rc")})
     if peer_failed:
