@@ -336,9 +336,13 @@ class KeepAliveLoop {
   }
 
   void Lost(size_t i) {
+    const bool answered_before = conns_[i].responded;
     if (conns_[i].in_flight) ++stats_.errors;
     Drop(i);
-    Open(i);
+    // A connection that never got an answer (nothing listens, the server
+    // refuses it) is not made again: that would only repeat, recursively
+    // (Open, Send, Flush, Lost) until the stack ran out.
+    if (answered_before) Open(i);
   }
 
   // Takes a complete response off the connection: count it, then send the next
