@@ -162,8 +162,7 @@ Api::Api(core::Hub& hub, core::Broker& broker, const core::Clock& clock,
 }
 
 void Api::Configure(const config::Config& config) {
-  cors_origin_ = config.cors_origin;
-  common_headers_ = MakeCommonHeaders(cors_origin_);
+  common_headers_ = MakeCommonHeaders(config.cors_origin);
   max_body_bytes_ = config.max_body_bytes;
   allowed_hosts_ = config.allowed_hosts;
   allowed_origins_ = config.allowed_origins;

@@ -158,8 +158,7 @@ class Api {
   StaticFiles web_files_{BuiltinWebFiles()};
   ProcessSource process_;
   Router router_;
-  std::string cors_origin_ = "*";
-  /// The CORS header lines of every response, for cors_origin_.
+  /// The CORS header lines of every response, for [server] cors_origin.
   std::shared_ptr<const std::string> common_headers_ = MakeCommonHeaders("*");
   size_t max_body_bytes_ = 65536;
   std::vector<std::string> allowed_hosts_;

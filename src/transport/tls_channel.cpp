@@ -274,8 +274,8 @@ void TlsChannel::Close() {
   kernel_keys_.reset();
   if (sealing_ == Sealing::kKernel) return;  // the connection sends it by the socket
   if (sealer_) {
-    static constexpr char kCloseNotify[] = {1, 0};  // warning, close_notify
-    sealer_->Seal(TlsRecordSealer::kAlert, std::string_view(kCloseNotify, 2), output_);
+    sealer_->Seal(TlsRecordSealer::kAlert,
+                  std::string_view(kCloseNotifyAlert, sizeof kCloseNotifyAlert), output_);
     return;
   }
   ERR_clear_error();

@@ -277,6 +277,22 @@ void TlsRecordSealer::Export(TlsSendKeys* keys) const {
 // tail, for 1.2 the next explicit nonce) and the next record's sequence
 // number, big-endian. The kernel then seals what is written as records of
 // type 23 (another type per sendmsg with TLS_SET_RECORD_TYPE).
+namespace {
+
+// The AES-GCM layouts differ only in the key's size: salt (the IV's first 4
+// bytes), iv (its last 8), key, rec_seq. Returns the size to give TLS_TX.
+template <typename Info>
+socklen_t FillAesGcm(Info* info, uint16_t version, uint16_t cipher, const TlsSendKeys& keys) {
+  info->info = {version, cipher};
+  std::memcpy(info->salt, keys.iv, sizeof info->salt);
+  std::memcpy(info->iv, keys.iv + sizeof info->salt, sizeof info->iv);
+  std::memcpy(info->key, keys.key, sizeof info->key);
+  PutBigEndian64(keys.seq, info->rec_seq);
+  return sizeof *info;
+}
+
+}  // namespace
+
 bool StartKernelTls(int fd, const TlsSendKeys& keys, std::string* why) {
   union {
     tls12_crypto_info_aes_gcm_128 aes128;
@@ -288,20 +304,10 @@ bool StartKernelTls(int fd, const TlsSendKeys& keys, std::string* why) {
   socklen_t size = 0;
   switch (keys.cipher) {
     case TlsSendKeys::Cipher::kAes128Gcm:
-      info.aes128.info = {version, TLS_CIPHER_AES_GCM_128};
-      std::memcpy(info.aes128.salt, keys.iv, 4);
-      std::memcpy(info.aes128.iv, keys.iv + 4, 8);
-      std::memcpy(info.aes128.key, keys.key, 16);
-      PutBigEndian64(keys.seq, info.aes128.rec_seq);
-      size = sizeof info.aes128;
+      size = FillAesGcm(&info.aes128, version, TLS_CIPHER_AES_GCM_128, keys);
       break;
     case TlsSendKeys::Cipher::kAes256Gcm:
-      info.aes256.info = {version, TLS_CIPHER_AES_GCM_256};
-      std::memcpy(info.aes256.salt, keys.iv, 4);
-      std::memcpy(info.aes256.iv, keys.iv + 4, 8);
-      std::memcpy(info.aes256.key, keys.key, 32);
-      PutBigEndian64(keys.seq, info.aes256.rec_seq);
-      size = sizeof info.aes256;
+      size = FillAesGcm(&info.aes256, version, TLS_CIPHER_AES_GCM_256, keys);
       break;
     case TlsSendKeys::Cipher::kChaCha20Poly1305:
       info.chacha.info = {version, TLS_CIPHER_CHACHA20_POLY1305};
@@ -319,8 +325,7 @@ bool StartKernelTls(int fd, const TlsSendKeys& keys, std::string* why) {
 }
 
 bool SendKernelCloseNotify(int fd) {
-  unsigned char alert[2] = {1, 0};  // warning, close_notify
-  iovec iov{alert, sizeof alert};
+  iovec iov{const_cast<char*>(kCloseNotifyAlert), sizeof kCloseNotifyAlert};
   alignas(cmsghdr) char control[CMSG_SPACE(1)] = {};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -332,7 +337,7 @@ bool SendKernelCloseNotify(int fd) {
   cmsg->cmsg_type = TLS_SET_RECORD_TYPE;
   cmsg->cmsg_len = CMSG_LEN(1);
   *CMSG_DATA(cmsg) = TlsRecordSealer::kAlert;
-  return ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof alert;
+  return ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof kCloseNotifyAlert;
 }
 
 namespace {

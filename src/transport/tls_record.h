@@ -43,6 +43,9 @@ struct TlsSendKeys {
   uint64_t seq = 0;  ///< The sequence number of the next record.
 };
 
+/// The alert that ends a TLS connection cleanly: level warning, close_notify.
+inline constexpr char kCloseNotifyAlert[2] = {1, 0};
+
 /// Whether the suite negotiated on `ssl` is one this file seals.
 bool SealableSuite(const SSL* ssl);
 
